@@ -1,0 +1,228 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole of pgshield's configuration.
+type Config struct {
+	// Listen is the TCP address clients connect to; "127.0.0.1:6432" when empty.
+	Listen string `yaml:"listen"`
+	// TLS configures the client-facing TLS termination.
+	TLS TLS `yaml:"tls"`
+	// Backend is the PostgreSQL server pgshield logs into.
+	Backend Backend `yaml:"backend"`
+	// Identities declares who may connect: every client certificate identity
+	// must match exactly one entry. An empty list admits no one.
+	Identities []Identity `yaml:"identities"`
+	// Client bounds what a client may send before and after start-up.
+	Client Client `yaml:"client"`
+	// ShutdownGrace is how long SIGTERM lets sessions finish before they are
+	// closed with 57P01; 30s when zero.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// Log configures pgshield's own structured log.
+	Log Log `yaml:"log"`
+
+	// dir is the directory of the config file; relative paths resolve against it.
+	dir string
+}
+
+// TLS configures client-facing TLS.
+type TLS struct {
+	// CertFile and KeyFile are the server certificate chain and key (PEM). Required.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile is the dedicated CA bundle client certificates must chain
+	// to. Required; the system roots are never used.
+	ClientCAFile string `yaml:"client_ca_file"`
+	// CRLFile is an optional CRL, checked on every connection.
+	CRLFile string `yaml:"crl_file"`
+	// MinVersion is "1.3" (the default) or "1.2".
+	MinVersion string `yaml:"min_version"`
+	// IdentityFrom names where the identity comes from: "cn" (default,
+	// Subject CommonName, exact and case-sensitive), "san_uri" or "san_email".
+	IdentityFrom string `yaml:"identity_from"`
+	// HandshakeTimeout bounds the TLS handshake; 10s when zero.
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+}
+
+// Backend is the PostgreSQL server behind pgshield.
+type Backend struct {
+	// Host is a unix socket directory (starting with /) or a host name or IP.
+	Host string `yaml:"host"`
+	// Port is the server's port (also the socket's name); 5432 when zero.
+	Port int `yaml:"port"`
+	// LoginRole is the role pgshield logs in as. Required.
+	LoginRole string `yaml:"login_role"`
+	// PasswordFile or PasswordEnv (exactly one) holds LoginRole's password.
+	PasswordFile string `yaml:"password_file"`
+	PasswordEnv  string `yaml:"password_env"`
+	// TLSMode is "disable" (only allowed for a unix socket) or "verify-full"
+	// (required over TCP). Empty means: disable for a socket, verify-full for TCP.
+	TLSMode string `yaml:"tls_mode"`
+	// TLSCAFile is the CA bundle that verifies the backend's certificate.
+	TLSCAFile string `yaml:"tls_ca_file"`
+	// TLSServerName overrides the name checked against the backend certificate.
+	TLSServerName string `yaml:"tls_server_name"`
+	// ConnectTimeout bounds a backend login; 5s when zero.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+}
+
+// Identity is one entry of the identity map.
+type Identity struct {
+	// Name is the exact certificate identity, or a glob (`scrape-*`).
+	Name string `yaml:"name"`
+	// Role is the least-privilege database role the identity runs as.
+	Role string `yaml:"role"`
+	// Users are the startup user names the identity may give. Empty means
+	// the identity's own name (as PostgreSQL's cert method); for a glob the
+	// client's identity itself.
+	Users []string `yaml:"users"`
+	// Databases the identity may use. Empty admits none.
+	Databases []string `yaml:"databases"`
+	// ReadOnly runs the identity's transactions read-only.
+	ReadOnly bool `yaml:"read_only"`
+}
+
+// Client bounds client behaviour.
+type Client struct {
+	// StartupTimeout bounds everything from accept to the first
+	// ReadyForQuery (TLS, startup packet, backend login); 15s when zero.
+	StartupTimeout time.Duration `yaml:"startup_timeout"`
+	// MaxMessageBytes caps one client message; 64 MiB when zero.
+	MaxMessageBytes int `yaml:"max_message_bytes"`
+	// AllowSearchPath lets clients set search_path at start-up.
+	AllowSearchPath bool `yaml:"allow_search_path"`
+}
+
+// Log configures pgshield's own log.
+type Log struct {
+	// Format is "text" (default) or "json".
+	Format string `yaml:"format"`
+	// Level is "debug", "info" (default), "warn" or "error".
+	Level string `yaml:"level"`
+}
+
+// Load reads, decodes and validates the file at path. Unknown keys are errors.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	abs, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg.dir = abs
+	cfg.resolvePaths()
+	return cfg, nil
+}
+
+// Parse decodes and validates YAML; relative paths stay relative.
+func Parse(data []byte) (*Config, error) {
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("empty configuration")
+		}
+		return nil, err
+	}
+	cfg.applyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// Dir is the directory relative paths were resolved against ("" for Parse).
+func (c *Config) Dir() string { return c.dir }
+
+func (c *Config) applyDefaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:6432"
+	}
+	if c.TLS.MinVersion == "" {
+		c.TLS.MinVersion = "1.3"
+	}
+	if c.TLS.IdentityFrom == "" {
+		c.TLS.IdentityFrom = "cn"
+	}
+	if c.TLS.HandshakeTimeout == 0 {
+		c.TLS.HandshakeTimeout = 10 * time.Second
+	}
+	if c.Backend.Port == 0 {
+		c.Backend.Port = 5432
+	}
+	if c.Backend.TLSMode == "" {
+		c.Backend.TLSMode = "verify-full"
+		if c.Backend.IsUnixSocket() {
+			c.Backend.TLSMode = "disable"
+		}
+	}
+	if c.Backend.ConnectTimeout == 0 {
+		c.Backend.ConnectTimeout = 5 * time.Second
+	}
+	if c.Client.StartupTimeout == 0 {
+		c.Client.StartupTimeout = 15 * time.Second
+	}
+	if c.Client.MaxMessageBytes == 0 {
+		c.Client.MaxMessageBytes = 64 << 20
+	}
+	if c.ShutdownGrace == 0 {
+		c.ShutdownGrace = 30 * time.Second
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+}
+
+// IsUnixSocket reports whether Host names a unix socket directory.
+func (b Backend) IsUnixSocket() bool { return filepath.IsAbs(b.Host) }
+
+func (c *Config) resolvePaths() {
+	for _, p := range []*string{&c.TLS.CertFile, &c.TLS.KeyFile, &c.TLS.ClientCAFile, &c.TLS.CRLFile,
+		&c.Backend.PasswordFile, &c.Backend.TLSCAFile} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(c.dir, *p)
+		}
+	}
+}
+
+// BackendPassword reads the login role's password from its file or variable.
+// The error never contains the password.
+func (c *Config) BackendPassword() (string, error) {
+	b := c.Backend
+	if b.PasswordEnv != "" {
+		v, ok := os.LookupEnv(b.PasswordEnv)
+		if !ok || v == "" {
+			return "", fmt.Errorf("backend.password_env: variable %s is not set", b.PasswordEnv)
+		}
+		return v, nil
+	}
+	data, err := os.ReadFile(b.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("backend.password_file: %w", err)
+	}
+	pw := string(bytes.TrimRight(data, "\r\n"))
+	if pw == "" {
+		return "", fmt.Errorf("backend.password_file: %s is empty", b.PasswordFile)
+	}
+	return pw, nil
+}

@@ -1,0 +1,146 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"path"
+	"strings"
+)
+
+// FieldError names the key that is wrong and why.
+type FieldError struct {
+	Key    string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Key + ": " + e.Reason }
+
+func fieldErr(key, format string, args ...any) error {
+	return &FieldError{Key: key, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Validate checks every field and the rules that span fields. It returns all
+// problems found, joined, each naming its key.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		add(fieldErr("listen", "%q is not host:port", c.Listen))
+	}
+	add(c.TLS.validate())
+	add(c.Backend.validate())
+	add(validateIdentities(c.Identities))
+	if c.Client.StartupTimeout < 0 {
+		add(fieldErr("client.startup_timeout", "must be positive"))
+	}
+	if c.Client.MaxMessageBytes < 1024 || c.Client.MaxMessageBytes > 1<<30 {
+		add(fieldErr("client.max_message_bytes", "%d is outside 1024..1073741824", c.Client.MaxMessageBytes))
+	}
+	if c.ShutdownGrace < 0 {
+		add(fieldErr("shutdown_grace", "must be positive"))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		add(fieldErr("log.format", "%q is not text or json", c.Log.Format))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add(fieldErr("log.level", "%q is not debug, info, warn or error", c.Log.Level))
+	}
+	return errors.Join(errs...)
+}
+
+func (t TLS) validate() error {
+	var errs []error
+	if t.CertFile == "" {
+		errs = append(errs, fieldErr("tls.cert_file", "required"))
+	}
+	if t.KeyFile == "" {
+		errs = append(errs, fieldErr("tls.key_file", "required"))
+	}
+	if t.ClientCAFile == "" {
+		errs = append(errs, fieldErr("tls.client_ca_file", "required: client certificates are verified against a dedicated CA, never the system roots"))
+	}
+	switch t.MinVersion {
+	case "1.2", "1.3":
+	default:
+		errs = append(errs, fieldErr("tls.min_version", "%q is not 1.2 or 1.3 (nothing below 1.2 is allowed)", t.MinVersion))
+	}
+	switch t.IdentityFrom {
+	case "cn", "san_uri", "san_email":
+	default:
+		errs = append(errs, fieldErr("tls.identity_from", "%q is not cn, san_uri or san_email", t.IdentityFrom))
+	}
+	if t.HandshakeTimeout < 0 {
+		errs = append(errs, fieldErr("tls.handshake_timeout", "must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+func (b Backend) validate() error {
+	var errs []error
+	if b.Host == "" {
+		errs = append(errs, fieldErr("backend.host", "required (a unix socket directory or a host)"))
+	}
+	if b.Port < 1 || b.Port > 65535 {
+		errs = append(errs, fieldErr("backend.port", "%d is not a port", b.Port))
+	}
+	if b.LoginRole == "" {
+		errs = append(errs, fieldErr("backend.login_role", "required"))
+	}
+	if (b.PasswordFile == "") == (b.PasswordEnv == "") {
+		errs = append(errs, fieldErr("backend.password_file", "set exactly one of backend.password_file and backend.password_env (secrets are never inline)"))
+	}
+	switch b.TLSMode {
+	case "disable":
+		if !b.IsUnixSocket() {
+			errs = append(errs, fieldErr("backend.tls_mode", "disable is only allowed for a unix socket; use verify-full over TCP"))
+		}
+	case "verify-full":
+		if b.IsUnixSocket() {
+			errs = append(errs, fieldErr("backend.tls_mode", "verify-full needs a TCP host, not a unix socket"))
+		}
+		if b.TLSCAFile == "" && !b.IsUnixSocket() {
+			errs = append(errs, fieldErr("backend.tls_ca_file", "required with tls_mode verify-full"))
+		}
+	default:
+		errs = append(errs, fieldErr("backend.tls_mode", "%q is not disable or verify-full", b.TLSMode))
+	}
+	if b.ConnectTimeout < 0 {
+		errs = append(errs, fieldErr("backend.connect_timeout", "must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+func validateIdentities(ids []Identity) error {
+	var errs []error
+	seen := map[string]int{}
+	for i, id := range ids {
+		key := fmt.Sprintf("identities[%d]", i)
+		if id.Name == "" {
+			errs = append(errs, fieldErr(key+".name", "required"))
+			continue
+		}
+		if _, err := path.Match(id.Name, ""); err != nil {
+			errs = append(errs, fieldErr(key+".name", "bad glob %q: %v", id.Name, err))
+		}
+		if strings.ContainsAny(id.Name, "\x00\n") {
+			errs = append(errs, fieldErr(key+".name", "contains a control character"))
+		}
+		if j, dup := seen[id.Name]; dup {
+			errs = append(errs, fieldErr(key+".name", "%q is declared twice (also identities[%d])", id.Name, j))
+		}
+		seen[id.Name] = i
+		if len(id.Databases) == 0 {
+			errs = append(errs, fieldErr(key+".databases", "empty: the identity could use no database"))
+		}
+	}
+	return errors.Join(errs...)
+}

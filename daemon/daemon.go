@@ -1,0 +1,152 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/pgshield/pgshield/auth"
+	"github.com/pgshield/pgshield/backend"
+	"github.com/pgshield/pgshield/config"
+	"github.com/pgshield/pgshield/proxy"
+	"github.com/pgshield/pgshield/rolemap"
+	"github.com/pgshield/pgshield/tlsterm"
+)
+
+// Daemon is pgshield built from one config and listening.
+type Daemon struct {
+	cfg    *config.Config
+	log    *slog.Logger
+	tls    *tlsterm.Terminator
+	server *proxy.Server
+	ln     net.Listener
+}
+
+// Options are what a Daemon takes besides its config.
+type Options struct {
+	// Logger receives pgshield's log; discarded when nil.
+	Logger *slog.Logger
+	// Listener, when set, is used instead of listening on cfg.Listen.
+	Listener net.Listener
+}
+
+// New checks everything cfg points at and starts listening. Nothing is
+// served until Run.
+func New(cfg *config.Config, opts Options) (*Daemon, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	term, err := NewTerminator(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	resolver, err := rolemap.New(cfg.Identities)
+	if err != nil {
+		return nil, fmt.Errorf("identities: %w", err)
+	}
+	// Read the password once now so a missing secret fails at start.
+	if _, err := cfg.BackendPassword(); err != nil {
+		return nil, err
+	}
+	conn, err := backend.New(backend.Options{
+		Host:           cfg.Backend.Host,
+		Port:           cfg.Backend.Port,
+		TLSMode:        cfg.Backend.TLSMode,
+		TLSCAFile:      cfg.Backend.TLSCAFile,
+		TLSServerName:  cfg.Backend.TLSServerName,
+		ConnectTimeout: cfg.Backend.ConnectTimeout,
+		Credentials: func() (string, string, error) {
+			pw, err := cfg.BackendPassword()
+			return cfg.Backend.LoginRole, pw, err
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	srv, err := proxy.New(proxy.Options{
+		TLS:             term,
+		Auth:            auth.New(auth.Options{Resolver: resolver, AllowSearchPath: cfg.Client.AllowSearchPath}),
+		Backend:         conn,
+		Logger:          log,
+		StartupTimeout:  cfg.Client.StartupTimeout,
+		MaxMessageBytes: cfg.Client.MaxMessageBytes,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ln := opts.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return nil, fmt.Errorf("listen: %w", err)
+		}
+	}
+	return &Daemon{cfg: cfg, log: log, tls: term, server: srv, ln: ln}, nil
+}
+
+// NewTerminator builds the client TLS terminator from cfg; `config check`
+// uses it to prove the certificate files load.
+func NewTerminator(cfg *config.Config, log *slog.Logger) (*tlsterm.Terminator, error) {
+	minVersion := uint16(tls.VersionTLS13)
+	if cfg.TLS.MinVersion == "1.2" {
+		minVersion = tls.VersionTLS12
+	}
+	term, err := tlsterm.New(tlsterm.Config{
+		CertFile:         cfg.TLS.CertFile,
+		KeyFile:          cfg.TLS.KeyFile,
+		ClientCAFile:     cfg.TLS.ClientCAFile,
+		CRLFile:          cfg.TLS.CRLFile,
+		MinVersion:       minVersion,
+		IdentityFrom:     cfg.TLS.IdentityFrom,
+		HandshakeTimeout: cfg.TLS.HandshakeTimeout,
+		Logger:           log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	return term, nil
+}
+
+// Addr is the address clients connect to.
+func (d *Daemon) Addr() net.Addr { return d.ln.Addr() }
+
+// Reload re-reads the certificate files (CA, CRL, server certificate).
+func (d *Daemon) Reload() error { return d.tls.Reload() }
+
+// Run serves until ctx ends, then stops accepting, lets sessions finish for
+// the configured grace period and ends the rest with 57P01.
+func (d *Daemon) Run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- d.server.Serve(d.ln) }()
+	d.log.Info("pgshield listening", "addr", d.ln.Addr().String(), "backend", d.cfg.Backend.Host,
+		"identities", len(d.cfg.Identities), "tls_min", d.cfg.TLS.MinVersion)
+	select {
+	case err := <-errc:
+		d.server.Close()
+		return err
+	case <-ctx.Done():
+	}
+	d.log.Info("shutting down", "grace", d.cfg.ShutdownGrace, "sessions", d.server.Sessions())
+	sctx, cancel := context.WithTimeout(context.Background(), d.cfg.ShutdownGrace)
+	defer cancel()
+	err := d.server.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, proxy.ErrServerClosed) {
+		return serr
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		d.log.Warn("grace period over; remaining sessions were terminated")
+		return nil
+	}
+	d.log.Info("shut down cleanly")
+	return err
+}
+
+// Close ends everything at once.
+func (d *Daemon) Close() error { return d.server.Close() }
+
+// DrainTimeout is a convenience for callers that wait for Run to return.
+func (d *Daemon) DrainTimeout() time.Duration { return d.cfg.ShutdownGrace + 10*time.Second }

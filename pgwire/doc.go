@@ -1,0 +1,6 @@
+// Package pgwire frames PostgreSQL protocol messages for the proxy: it reads
+// the pre-TLS startup packets with PostgreSQL's bounds, and forwards backend
+// messages to the client whole and in bulk, decoding only the message types
+// the caller watches. Row data passes from the read buffer straight to the
+// client's writer without being decoded or copied into messages.
+package pgwire

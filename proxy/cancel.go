@@ -1,0 +1,70 @@
+package proxy
+
+import (
+	"crypto/subtle"
+	"encoding/binary"
+	"io"
+	"sync"
+)
+
+// cancelKey is what pgshield hands a client in BackendKeyData. It names no
+// backend: a client never learns a backend's pid or secret.
+type cancelKey struct {
+	pid    uint32
+	secret [4]byte
+}
+
+// cancelRegistry maps proxy-issued keys to live sessions.
+type cancelRegistry struct {
+	rand io.Reader
+	mu   sync.Mutex
+	// byPID is guarded by mu.
+	byPID map[uint32]*session
+}
+
+func newCancelRegistry(rand io.Reader) *cancelRegistry {
+	return &cancelRegistry{rand: rand, byPID: map[uint32]*session{}}
+}
+
+// register issues a fresh key for s.
+func (r *cancelRegistry) register(s *session) (cancelKey, error) {
+	var buf [8]byte
+	for {
+		if _, err := io.ReadFull(r.rand, buf[:]); err != nil {
+			return cancelKey{}, err
+		}
+		k := cancelKey{pid: binary.BigEndian.Uint32(buf[:4]) & 0x7fffffff}
+		copy(k.secret[:], buf[4:])
+		if k.pid == 0 {
+			continue
+		}
+		r.mu.Lock()
+		if _, taken := r.byPID[k.pid]; !taken {
+			r.byPID[k.pid] = s
+			r.mu.Unlock()
+			return k, nil
+		}
+		r.mu.Unlock()
+	}
+}
+
+func (r *cancelRegistry) unregister(pid uint32) {
+	r.mu.Lock()
+	delete(r.byPID, pid)
+	r.mu.Unlock()
+}
+
+// lookup returns the session whose key matches, comparing the secret in
+// constant time; nil when nothing matches.
+func (r *cancelRegistry) lookup(pid uint32, secret []byte) *session {
+	r.mu.Lock()
+	s := r.byPID[pid]
+	r.mu.Unlock()
+	if s == nil || len(secret) != 4 {
+		return nil
+	}
+	if subtle.ConstantTimeCompare(s.key.secret[:], secret) != 1 {
+		return nil
+	}
+	return s
+}

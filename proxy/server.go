@@ -1,0 +1,251 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/pgshield/pgshield/auth"
+	"github.com/pgshield/pgshield/backend"
+	"github.com/pgshield/pgshield/tlsterm"
+)
+
+// Backend opens and cancels backend sessions. *backend.Connector is one.
+type Backend interface {
+	Connect(ctx context.Context, database string, params map[string]string) (*backend.Conn, error)
+	Cancel(ctx context.Context, pid uint32, key []byte) error
+}
+
+// Options configures a Server. Required: TLS, Auth, Backend.
+type Options struct {
+	// TLS terminates client TLS and verifies client certificates.
+	TLS tlsterm.Handshaker
+	// Auth decides whether a verified identity may open the session it asks for.
+	Auth auth.Verifier
+	// Backend logs into the database.
+	Backend Backend
+	// Logger receives structured logs; discarded when nil.
+	Logger *slog.Logger
+	// StartupTimeout bounds accept to first ReadyForQuery; 15s when zero.
+	StartupTimeout time.Duration
+	// MaxMessageBytes caps one client message; 64 MiB when zero.
+	MaxMessageBytes int
+	// Rand is the source of cancel keys; crypto/rand when nil.
+	Rand io.Reader
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = errors.New("proxy: server closed")
+
+// Server accepts and serves pgshield clients.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	cancels *cancelRegistry
+	// ctx is cancelled by Close; every session's work derives from it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	nextID atomic.Uint64
+
+	mu sync.Mutex
+	// listeners, sessions and closing are guarded by mu.
+	listeners map[net.Listener]struct{}
+	sessions  map[*session]struct{}
+	closing   bool
+	// wg counts session goroutines.
+	wg sync.WaitGroup
+}
+
+// New validates opts and returns a Server that serves nothing until Serve.
+func New(opts Options) (*Server, error) {
+	if opts.TLS == nil || opts.Auth == nil || opts.Backend == nil {
+		return nil, errors.New("proxy: TLS, Auth and Backend are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.StartupTimeout == 0 {
+		opts.StartupTimeout = 15 * time.Second
+	}
+	if opts.MaxMessageBytes == 0 {
+		opts.MaxMessageBytes = 64 << 20
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.Reader
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		opts:      opts,
+		log:       opts.Logger,
+		cancels:   newCancelRegistry(opts.Rand),
+		ctx:       ctx,
+		cancel:    cancel,
+		listeners: map[net.Listener]struct{}{},
+		sessions:  map[*session]struct{}{},
+	}, nil
+}
+
+// Serve accepts connections on ln until Shutdown or Close, and returns
+// ErrServerClosed then. Serve closes ln.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+		ln.Close()
+	}()
+	var backoff time.Duration
+	for {
+		raw, err := ln.Accept()
+		if err != nil {
+			if s.isClosing() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "err", err, "backoff", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return fmt.Errorf("proxy: accept: %w", err)
+		}
+		backoff = 0
+		sess := s.newSession(raw)
+		if sess == nil {
+			raw.Close()
+			continue
+		}
+		go func() {
+			defer s.wg.Done()
+			defer s.forget(sess)
+			sess.run(s.ctx)
+		}()
+	}
+}
+
+func (s *Server) newSession(raw net.Conn) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return nil
+	}
+	id := fmt.Sprintf("%08x", s.nextID.Add(1))
+	sess := &session{
+		srv: s,
+		id:  id,
+		raw: raw,
+		log: s.log.With("session", id, "client_addr", raw.RemoteAddr().String()),
+	}
+	s.sessions[sess] = struct{}{}
+	s.wg.Add(1)
+	return sess
+}
+
+func (s *Server) forget(sess *session) {
+	s.mu.Lock()
+	delete(s.sessions, sess)
+	s.mu.Unlock()
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// Sessions reports how many client connections are open.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+// stopAccepting closes every listener and refuses new sessions.
+func (s *Server) stopAccepting() {
+	s.mu.Lock()
+	s.closing = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	s.mu.Unlock()
+}
+
+// Shutdown stops accepting, waits for sessions to end until ctx is done, then
+// ends the remaining ones with 57P01 and waits for them to go.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopAccepting()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		s.cancel()
+		return nil
+	case <-ctx.Done():
+	}
+	s.terminateAll(fatal(codeAdminShutdown, "terminating connection because pgshield is shutting down"))
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		// Sessions stuck writing to a dead client: closing the raw
+		// connections below unblocks them.
+		s.closeAllRaw()
+		<-done
+	}
+	s.cancel()
+	return ctx.Err()
+}
+
+// Close ends every session at once and stops accepting. Idempotent.
+func (s *Server) Close() error {
+	s.stopAccepting()
+	s.terminateAll(fatal(codeAdminShutdown, "terminating connection because pgshield is shutting down"))
+	s.cancel()
+	s.closeAllRaw()
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Server) terminateAll(reason *clientError) {
+	s.mu.Lock()
+	list := make([]*session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		list = append(list, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range list {
+		sess.end(reason)
+	}
+}
+
+func (s *Server) closeAllRaw() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for sess := range s.sessions {
+		sess.raw.Close()
+	}
+}

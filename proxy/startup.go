@@ -1,0 +1,208 @@
+package proxy
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgshield/pgshield/auth"
+	"github.com/pgshield/pgshield/backend"
+	"github.com/pgshield/pgshield/pgwire"
+	"github.com/pgshield/pgshield/tlsterm"
+)
+
+// startup takes the connection from accept to the first ReadyForQuery. Every
+// refusal is logged with its reason and, where the protocol still allows one,
+// sent to the client as a FATAL ErrorResponse.
+func (s *session) startup(ctx context.Context) (*pgproto3.Backend, error) {
+	if err := s.negotiateTLS(ctx); err != nil {
+		return nil, err
+	}
+	fe := pgproto3.NewBackend(s.client, s.client)
+	fe.SetMaxBodyLen(s.srv.opts.MaxMessageBytes)
+	params, err := s.receiveStartup(ctx, fe)
+	if err != nil {
+		return nil, err
+	}
+	grant, err := s.srv.opts.Auth.Authorize(auth.Request{Identity: s.peer.Identity, Params: params})
+	if err != nil {
+		var d *auth.DeniedError
+		reason := "denied"
+		if errors.As(err, &d) {
+			reason = string(d.Reason)
+		}
+		return nil, s.refuse(reason, fatal(codeInvalidAuthorization, err.Error()), "user", params["user"], "database", params["database"])
+	}
+	s.grant = grant
+	be, err := s.srv.opts.Backend.Connect(ctx, grant.Database, grant.Params)
+	if err != nil {
+		var le *backend.LoginError
+		ce := fatal(codeUnableToConnect, "pgshield cannot reach the database")
+		if errors.As(err, &le) {
+			ce = fatal(le.SQLState, le.ClientMessage)
+		}
+		s.log.Error("backend login failed", "identity", s.peer.Identity, "database", grant.Database, "err", err)
+		ce.send(s.client)
+		return nil, err
+	}
+	if !s.setBackend(be) {
+		be.Close()
+		return nil, errRefused
+	}
+	if s.key, err = s.srv.cancels.register(s); err != nil {
+		fatal(codeInternal, "pgshield could not start the session").send(s.client)
+		return nil, err
+	}
+	if _, err := s.client.Write(s.greeting(be)); err != nil {
+		s.srv.cancels.unregister(s.key.pid)
+		return nil, fmt.Errorf("greet client: %w", err)
+	}
+	return fe, nil
+}
+
+// negotiateTLS handles what a client may send before TLS: SSLRequest (answer
+// S), GSSENCRequest (answer N, continue), PG17 direct TLS (a ClientHello
+// straight away), a CancelRequest, or a plaintext StartupMessage, refused.
+func (s *session) negotiateTLS(ctx context.Context) error {
+	br := newStartupReader(s.raw)
+	for range 3 {
+		first, err := br.Peek(1)
+		if err != nil {
+			return err // the client left before saying anything
+		}
+		if first[0] == pgwire.TLSHandshakeByte {
+			early, _ := br.Peek(br.Buffered())
+			return s.handshake(ctx, append([]byte(nil), early...), true)
+		}
+		code, payload, err := pgwire.ReadStartup(br)
+		if err != nil {
+			if errors.Is(err, pgwire.ErrStartupTooLarge) || errors.Is(err, pgwire.ErrStartupInvalid) {
+				return s.refusePlain("startup_packet_invalid", fatal(codeProtocolViolation, "invalid length of startup packet"))
+			}
+			return err
+		}
+		switch code {
+		case pgwire.SSLRequestCode:
+			if br.Buffered() > 0 {
+				// As PostgreSQL (CVE-2021-23214): bytes after SSLRequest that
+				// arrived before our answer may be a man in the middle's.
+				s.log.Warn("client refused", "reason", "data_after_ssl_request")
+				return errRefused
+			}
+			if _, err := s.raw.Write([]byte{'S'}); err != nil {
+				return err
+			}
+			return s.handshake(ctx, nil, false)
+		case pgwire.GSSENCRequestCode:
+			if _, err := s.raw.Write([]byte{'N'}); err != nil {
+				return err
+			}
+		case pgwire.CancelRequestCode:
+			s.handleCancel(ctx, payload)
+			return errRefused
+		default:
+			return s.refusePlain("plaintext_startup", fatal(codeInvalidAuthorization,
+				"pgshield requires TLS with a client certificate (connect with sslmode=verify-full and sslcert/sslkey)"))
+		}
+	}
+	return s.refusePlain("startup_loop", fatal(codeProtocolViolation, "too many negotiation requests"))
+}
+
+func (s *session) handshake(ctx context.Context, early []byte, direct bool) error {
+	tc, peer, err := s.srv.opts.TLS.Handshake(ctx, s.raw, early, direct)
+	// Handshake clears the deadline it set; the startup deadline still holds.
+	s.raw.SetDeadline(s.srv.opts.Now().Add(s.srv.opts.StartupTimeout))
+	if err != nil {
+		var re *tlsterm.RejectError
+		reason, fp, msg := "handshake", "", "TLS handshake failed"
+		if errors.As(err, &re) {
+			reason, fp, msg = string(re.Reason), re.Fingerprint, re.ClientMessage()
+		}
+		s.log.Warn("client refused", "reason", reason, "fingerprint", fp, "direct_tls", direct, "err", err)
+		if tc != nil {
+			fatal(codeInvalidAuthorization, msg).send(tc)
+			tc.Close()
+		}
+		return err
+	}
+	s.client, s.peer = tc, peer
+	s.log = s.log.With("identity", peer.Identity)
+	return nil
+}
+
+// receiveStartup reads the StartupMessage over TLS and returns its parameters.
+func (s *session) receiveStartup(ctx context.Context, fe *pgproto3.Backend) (map[string]string, error) {
+	msg, err := fe.ReceiveStartupMessage()
+	if err != nil {
+		return nil, s.refuse("startup_packet_invalid", fatal(codeProtocolViolation, "invalid startup packet"), "err", err)
+	}
+	switch m := msg.(type) {
+	case *pgproto3.StartupMessage:
+		if m.ProtocolVersion != pgproto3.ProtocolVersion30 {
+			// Offer 3.0, as PostgreSQL does to a newer client.
+			npv := &pgproto3.NegotiateProtocolVersion{NewestMinorProtocol: 0}
+			b, _ := npv.Encode(nil)
+			if _, err := s.client.Write(b); err != nil {
+				return nil, err
+			}
+		}
+		return m.Parameters, nil
+	case *pgproto3.CancelRequest:
+		var p [8]byte
+		binary.BigEndian.PutUint32(p[:4], m.ProcessID)
+		s.handleCancel(ctx, append(p[:4], m.SecretKey...))
+		return nil, errRefused
+	default:
+		return nil, s.refuse("startup_packet_invalid", fatal(codeProtocolViolation, fmt.Sprintf("unexpected %T inside TLS", msg)))
+	}
+}
+
+// handleCancel serves a CancelRequest: pid (4 bytes) then the secret.
+func (s *session) handleCancel(ctx context.Context, payload []byte) {
+	if len(payload) < 8 {
+		s.log.Warn("cancel request malformed")
+		return
+	}
+	pid := binary.BigEndian.Uint32(payload[:4])
+	target := s.srv.cancels.lookup(pid, payload[4:])
+	if target == nil {
+		s.log.Info("cancel request matched no session")
+		return
+	}
+	target.cancelQuery(ctx)
+}
+
+// refuse logs reason and sends ce over TLS.
+func (s *session) refuse(reason string, ce *clientError, attrs ...any) error {
+	s.log.Warn("client refused", append([]any{"reason", reason, "fingerprint", s.peer.Fingerprint, "message", ce.message}, attrs...)...)
+	ce.send(s.client)
+	return errRefused
+}
+
+// refusePlain logs reason and sends ce in plaintext, before TLS.
+func (s *session) refusePlain(reason string, ce *clientError) error {
+	s.log.Warn("client refused", "reason", reason, "message", ce.message)
+	ce.send(s.raw)
+	return errRefused
+}
+
+// greeting is what a client receives once logged in: AuthenticationOk, the
+// backend's parameters, pgshield's own cancel key, ReadyForQuery.
+func (s *session) greeting(be *backend.Conn) []byte {
+	b, _ := (&pgproto3.AuthenticationOk{}).Encode(nil)
+	names := make([]string, 0, len(be.Params))
+	for k := range be.Params {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		b, _ = (&pgproto3.ParameterStatus{Name: k, Value: be.Params[k]}).Encode(b)
+	}
+	b, _ = (&pgproto3.BackendKeyData{ProcessID: s.key.pid, SecretKey: s.key.secret[:]}).Encode(b)
+	b, _ = (&pgproto3.ReadyForQuery{TxStatus: 'I'}).Encode(b)
+	return b
+}
