@@ -143,7 +143,7 @@ func TestReadStartup(t *testing.T) {
 		wantErr bool
 	}{
 		{"ssl request", ssl, SSLRequestCode, false},
-		{"too large", pkt(MaxStartupPacket+1, nil), 0, true},
+		{"too large", pkt(MaxStartupPacket+5, nil), 0, true},
 		{"too small", pkt(7, []byte{0, 0, 0}), 0, true},
 		{"truncated", pkt(100, []byte{0, 3, 0, 0}), 0, true},
 	}

@@ -29,14 +29,16 @@ var ErrStartupTooLarge = errors.New("startup packet is too large")
 var ErrStartupInvalid = errors.New("invalid startup packet length")
 
 // ReadStartup reads one length-prefixed startup packet and returns its code
-// and the bytes after the code. The packet is bounded by MaxStartupPacket.
+// and the bytes after the code. The packet (less its length word) is bounded
+// by MaxStartupPacket.
 func ReadStartup(r *bufio.Reader) (code uint32, payload []byte, err error) {
 	var hdr [8]byte
 	if _, err := io.ReadFull(r, hdr[:4]); err != nil {
 		return 0, nil, fmt.Errorf("read startup packet: %w", err)
 	}
+	// As PostgreSQL, the cap applies to the packet after its length word.
 	n := int(binary.BigEndian.Uint32(hdr[:4]))
-	if n > MaxStartupPacket {
+	if n-4 > MaxStartupPacket {
 		return 0, nil, ErrStartupTooLarge
 	}
 	if n < 8 {

@@ -52,10 +52,10 @@ func (s *session) run(ctx context.Context) {
 	}
 	defer s.srv.cancels.unregister(s.key.pid)
 	s.raw.SetDeadline(time.Time{})
-	s.log.Info("session started", "identity", s.peer.Identity, "user", s.grant.User, "database", s.grant.Database,
+	s.log.Info("session started", "user", s.grant.User, "database", s.grant.Database,
 		"backend_pid", s.backend.PID, "tls", tls.VersionName(s.peer.TLSVersion), "resumed", s.peer.Resumed)
 	s.relay(fe)
-	s.log.Info("session ended", "identity", s.peer.Identity, "duration", s.srv.opts.Now().Sub(start).Round(time.Millisecond))
+	s.log.Info("session ended", "duration", s.srv.opts.Now().Sub(start).Round(time.Millisecond))
 }
 
 // end records why the session ends and unblocks its goroutines; the first

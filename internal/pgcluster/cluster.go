@@ -305,6 +305,11 @@ func findBinDir(dir string) (string, error) {
 			return d, nil
 		}
 	}
+	// Debian's server packages keep their programs off PATH.
+	if matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb"); len(matches) > 0 {
+		sort.Strings(matches)
+		return filepath.Dir(matches[len(matches)-1]), nil
+	}
 	return "", errors.New("pgcluster: initdb not found on PATH nor in `pg_config --bindir`; install PostgreSQL (apt-get install postgresql)")
 }
 

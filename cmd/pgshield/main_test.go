@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is pgshield built once for the tests that run it as users do.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "pgshield-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "pgshield")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// readEnv parses demo.env's KEY='value' lines.
+func readEnv(t *testing.T, path string) map[string]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	vars := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") || line == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			t.Fatalf("bad line %q", line)
+		}
+		vars[k] = strings.Trim(v, "'")
+	}
+	return vars
+}
+
+// TestDemo runs `pgshield demo` as a user would: demo.env appears once the
+// proxy accepts connections, psql connects with what it says, SIGTERM stops
+// everything and leaves nothing running.
+func TestDemo(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "demo", "--dir", dir, "--listen", "127.0.0.1:0")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	envFile := filepath.Join(dir, "demo.env")
+	for {
+		if _, err := os.Stat(envFile); err == nil {
+			break
+		}
+		if time.Since(start) > time.Minute {
+			cmd.Process.Kill()
+			t.Fatalf("no demo.env within a minute\n%s\n%s", stdout.String(), stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("demo ready in %v", time.Since(start).Round(time.Millisecond))
+	vars := readEnv(t, envFile)
+	for _, k := range []string{"PGSHIELD_CONFIG", "PGSHIELD_HOST", "PGSHIELD_PORT", "PGSHIELD_DB", "PGSHIELD_CA",
+		"PGSHIELD_CERT_APP", "PGSHIELD_KEY_APP", "PGSHIELD_CERT_ANALYST", "PGSHIELD_KEY_ANALYST",
+		"BACKEND_SOCKET_DIR", "BACKEND_PORT", "BACKEND_DB", "BACKEND_SUPERUSER", "BACKEND_SUPERUSER_PASSWORD_FILE"} {
+		if vars[k] == "" {
+			t.Errorf("demo.env lacks %s", k)
+		}
+	}
+	if st, err := os.Stat(vars["BACKEND_SUPERUSER_PASSWORD_FILE"]); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("superuser password file: %v %v", st, err)
+	}
+	dsn := fmt.Sprintf("host=%s port=%s dbname=%s user=app sslmode=verify-full sslrootcert=%s sslcert=%s sslkey=%s",
+		vars["PGSHIELD_HOST"], vars["PGSHIELD_PORT"], vars["PGSHIELD_DB"], vars["PGSHIELD_CA"], vars["PGSHIELD_CERT_APP"], vars["PGSHIELD_KEY_APP"])
+	out, err := exec.Command("psql", "-X", "-A", "-t", "-d", dsn, "-c", "select count(*) from items").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "3" {
+		t.Fatalf("psql: %v %s", err, out)
+	}
+	// The printed command line works as printed.
+	if !strings.Contains(stdout.String(), "psql \"host=") {
+		t.Fatalf("no psql command printed:\n%s", stdout.String())
+	}
+	// config check accepts the config the demo wrote.
+	if out, err := exec.Command(binary, "config", "check", "--config", vars["PGSHIELD_CONFIG"]).CombinedOutput(); err != nil {
+		t.Fatalf("config check: %v %s", err, out)
+	}
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("demo exited with %v\n%s", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("demo did not stop on SIGTERM")
+	}
+	if _, err := os.Stat(vars["BACKEND_SOCKET_DIR"]); !os.IsNotExist(err) {
+		t.Errorf("cluster directory left behind: %v", err)
+	}
+	if _, err := os.Stat(envFile); !os.IsNotExist(err) {
+		t.Errorf("demo.env left behind after stop")
+	}
+	pw, _ := os.ReadFile(filepath.Join(dir, "secrets", "backend.pw"))
+	if s := strings.TrimSpace(string(pw)); s == "" || strings.Contains(stdout.String()+stderr.String(), s) {
+		t.Error("backend password missing or printed")
+	}
+}
+
+// TestCLIErrors: bad input gives a one-line message and a non-zero exit.
+func TestCLIErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("listen: 127.0.0.1:1\ntls: {min_version: \"1.0\"}\nbogus: 1\n"), 0o600)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no config", []string{"serve"}, "--config is required"},
+		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`},
+		{"unknown key", []string{"config", "check", "--config", bad}, "bogus"},
+		{"missing file", []string{"config", "check", "--config", filepath.Join(dir, "nope.yaml")}, "no such file"},
+		{"bad client name", []string{"certs", "init", "--dir", dir, "--client", "a/b"}, "invalid client name"},
+	}
+	for _, tt := range tests {
+		out, err := exec.Command(binary, tt.args...).CombinedOutput()
+		if err == nil {
+			t.Errorf("%s: exit 0", tt.name)
+		}
+		s := strings.TrimSpace(string(out))
+		if !strings.Contains(s, tt.want) || strings.Count(s, "\n") > 0 {
+			t.Errorf("%s: output %q, want one line with %q", tt.name, s, tt.want)
+		}
+	}
+}
