@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -64,7 +65,7 @@ func TestDemo(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, "demo", "--dir", dir, "--listen", "127.0.0.1:0")
-	var stdout, stderr bytes.Buffer
+	var stdout, stderr lockedBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -99,9 +100,15 @@ func TestDemo(t *testing.T) {
 	if err != nil || strings.TrimSpace(string(out)) != "3" {
 		t.Fatalf("psql: %v %s", err, out)
 	}
-	// The printed command line works as printed.
-	if !strings.Contains(stdout.String(), "psql \"host=") {
-		t.Fatalf("no psql command printed:\n%s", stdout.String())
+	// A psql command line per identity is printed right after demo.env.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(stdout.String(), "Press Ctrl-C"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no instructions printed:\n%s", stdout.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if strings.Count(stdout.String(), "psql \"host=") != 2 {
+		t.Fatalf("want a psql command per identity:\n%s", stdout.String())
 	}
 	// config check accepts the config the demo wrote.
 	if out, err := exec.Command(binary, "config", "check", "--config", vars["PGSHIELD_CONFIG"]).CombinedOutput(); err != nil {
@@ -158,4 +165,22 @@ func TestCLIErrors(t *testing.T) {
 			t.Errorf("%s: output %q, want one line with %q", tt.name, s, tt.want)
 		}
 	}
+}
+
+// lockedBuffer collects a child's output while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
