@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 
@@ -39,28 +40,48 @@ type clientReader struct {
 
 func (r clientReader) run() {
 	s := r.s
-	be := s.backend
+	err := pumpClient(r.fe, s.backend)
+	var ce *clientError
+	switch {
+	case err == errTerminate:
+		s.end(nil)
+	case errors.As(err, &ce):
+		s.end(ce)
+	case errors.Is(err, errBackendWrite):
+		s.end(fatal(codeConnectionFailure, "connection to the database was lost"))
+	default:
+		s.end(clientReadError(err))
+	}
+}
+
+var (
+	// errTerminate: the client said goodbye (and it was passed on).
+	errTerminate = errors.New("client terminated the session")
+	// errBackendWrite: the backend connection failed under a write.
+	errBackendWrite = errors.New("write to backend failed")
+)
+
+// pumpClient reads whole client messages from fe and writes them to be,
+// collecting them until the client waits for an answer. It returns
+// errTerminate after passing on a Terminate, a *clientError for input the
+// client must be told about, or the read or write error that ended it.
+func pumpClient(fe *pgproto3.Backend, be io.Writer) error {
 	buf := make([]byte, 0, 8<<10)
 	for {
-		msg, err := r.fe.Receive()
+		msg, err := fe.Receive()
 		if err != nil {
-			s.end(clientReadError(err))
-			return
-		}
-		switch msg.(type) {
-		case *pgproto3.Terminate:
-			be.Write(append(buf, 'X', 0, 0, 0, 4))
-			s.end(nil)
-			return
+			return err
 		}
 		if buf, err = msg.Encode(buf); err != nil {
-			s.end(fatal(codeProtocolViolation, "invalid message from client"))
-			return
+			return fatal(codeProtocolViolation, "invalid message from client")
 		}
-		if needsFlush(msg) || len(buf) >= flushAt {
+		_, terminate := msg.(*pgproto3.Terminate)
+		if terminate || needsFlush(msg) || len(buf) >= flushAt {
 			if _, err := be.Write(buf); err != nil {
-				s.end(fatal(codeConnectionFailure, "connection to the database was lost"))
-				return
+				return fmt.Errorf("%w: %w", errBackendWrite, err)
+			}
+			if terminate {
+				return errTerminate
 			}
 			if cap(buf) > 1<<20 {
 				buf = make([]byte, 0, 8<<10) // let a huge message's buffer go
