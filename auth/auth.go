@@ -116,9 +116,24 @@ func (v *verifier) Authorize(req Request) (*Grant, error) {
 		if len(val) > maxParamLen || strings.IndexFunc(val, isControl) >= 0 {
 			return nil, deny(ReasonBadParameter, "startup parameter %q has an invalid value", k)
 		}
+		if strings.EqualFold(k, "client_encoding") && unsafeEncoding(val) {
+			return nil, deny(ReasonBadParameter, "client_encoding %q is not allowed through pgshield (use UTF8)", val)
+		}
 		params[k] = val
 	}
 	return &Grant{Identity: req.Identity, User: user, Database: db, Rule: rule, Params: params}, nil
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// unsafeEncoding reports client-only encodings whose multibyte characters
+// can end in a quote or backslash byte: SQL text in them cannot be read
+// safely by anything but the server, so the firewall would be blind.
+func unsafeEncoding(enc string) bool {
+	norm := strings.ToUpper(strings.NewReplacer("-", "", "_", "").Replace(enc))
+	switch norm {
+	case "SJIS", "SHIFTJIS", "SHIFTJIS2004", "BIG5", "GBK", "GB18030", "UHC", "JOHAB", "WIN936", "WIN949", "WIN950", "CP936", "CP949", "CP950", "MSKANJI", "WIN932", "CP932":
+		return true
+	}
+	return false
+}

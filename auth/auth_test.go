@@ -41,6 +41,8 @@ func TestAuthorize(t *testing.T) {
 		{"role param", "app", p("user", "app", "database", "appdb", "role", "x"), ReasonParameterNotAllowed},
 		{"replication", "app", p("user", "app", "database", "appdb", "replication", "database"), ReasonParameterNotAllowed},
 		{"search_path off", "app", p("user", "app", "database", "appdb", "search_path", "evil"), ReasonParameterNotAllowed},
+		{"sjis", "app", p("user", "app", "database", "appdb", "client_encoding", "SJIS"), ReasonBadParameter},
+		{"gbk", "app", p("user", "app", "database", "appdb", "client_encoding", "gbk"), ReasonBadParameter},
 		{"control char", "app", p("user", "app", "database", "appdb", "application_name", "a\nb"), ReasonBadParameter},
 		{"glob user", "svc-1", p("user", "svc", "database", "other"), ""},
 		{"glob own name", "svc-1", p("user", "svc-1", "database", "other"), ReasonUserNotAllowed},

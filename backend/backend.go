@@ -28,9 +28,11 @@ type Options struct {
 	TLSServerName string
 	// ConnectTimeout bounds one login.
 	ConnectTimeout time.Duration
-	// Credentials returns the login role and its password at each login, so
-	// that a rotation takes effect on the next connection.
-	Credentials func() (user, password string, err error)
+	// Credentials returns the login and its password at each login, so that
+	// a rotation takes effect on the next connection. role is the identity's
+	// mapped role in role_mode login, and "" when pgshield logs in as its
+	// authenticator.
+	Credentials func(role string) (user, password string, err error)
 }
 
 // Conn is a logged-in backend connection, taken over from pgconn.
@@ -84,9 +86,10 @@ type LoginError struct {
 func (e *LoginError) Error() string { return "backend login: " + e.Err.Error() }
 func (e *LoginError) Unwrap() error { return e.Err }
 
-// Connect logs in to database with the given startup parameters.
-func (c *Connector) Connect(ctx context.Context, database string, params map[string]string) (*Conn, error) {
-	user, password, err := c.opts.Credentials()
+// Connect logs in to database with the given startup parameters, as the
+// login Credentials names for role.
+func (c *Connector) Connect(ctx context.Context, database, role string, params map[string]string) (*Conn, error) {
+	user, password, err := c.opts.Credentials(role)
 	if err != nil {
 		return nil, &LoginError{SQLState: "08001", ClientMessage: "pgshield has no backend credentials", Err: err}
 	}
@@ -107,6 +110,13 @@ func (c *Connector) Connect(ctx context.Context, database string, params map[str
 	if err := pc.SyncConn(ctx); err != nil {
 		pc.Close(context.Background())
 		return nil, &LoginError{SQLState: "08001", ClientMessage: "pgshield cannot reach the database", Err: err}
+	}
+	// pgshield's statement quoting and the firewall's lexer both assume
+	// standard strings; a server that says otherwise is refused.
+	if v := pc.ParameterStatus("standard_conforming_strings"); v != "on" {
+		pc.Close(context.Background())
+		return nil, &LoginError{SQLState: "08001", ClientMessage: "pgshield cannot use this database",
+			Err: fmt.Errorf("backend reports standard_conforming_strings=%q; pgshield requires on", v)}
 	}
 	hc, err := pc.Hijack()
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -23,6 +24,13 @@ type Config struct {
 	// Identities declares who may connect: every client certificate identity
 	// must match exactly one entry. An empty list admits no one.
 	Identities []Identity `yaml:"identities"`
+	// RoleMode is how identities' roles are enforced: "set_local" (default:
+	// one authenticator login, every transaction runs under SET LOCAL ROLE of
+	// the mapped role) or "login" (a backend login per mapped role, no role
+	// switching at all; role passwords in backend.role_password_dir).
+	RoleMode string `yaml:"role_mode"`
+	// Firewall decides which statements may reach the backend.
+	Firewall Firewall `yaml:"firewall"`
 	// Client bounds what a client may send before and after start-up.
 	Client Client `yaml:"client"`
 	// ShutdownGrace is how long SIGTERM lets sessions finish before they are
@@ -74,6 +82,9 @@ type Backend struct {
 	TLSServerName string `yaml:"tls_server_name"`
 	// ConnectTimeout bounds a backend login; 5s when zero.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// RolePasswordDir holds, in role_mode login, one file per mapped role
+	// (named after the role, mode 0600) with that role's login password.
+	RolePasswordDir string `yaml:"role_password_dir"`
 }
 
 // Identity is one entry of the identity map.
@@ -91,6 +102,24 @@ type Identity struct {
 	// ReadOnly runs the identity's transactions read-only.
 	ReadOnly bool `yaml:"read_only"`
 }
+
+// Firewall configures the statement firewall.
+type Firewall struct {
+	// Enabled turns the firewall on; nil means on. Turning it off in
+	// set_local mode lets clients leave their role (RESET ROLE), so pgshield
+	// logs a warning at start and the security report marks it down.
+	Enabled *bool `yaml:"enabled"`
+	// IdentitySetting is the custom setting that carries the certificate
+	// identity in every transaction; "pgshield.identity" when empty.
+	// Clients may neither set nor reset it.
+	IdentitySetting string `yaml:"identity_setting"`
+	// ExtraDeniedFunctions are further function names (lower case) whose
+	// calls are refused, in any schema.
+	ExtraDeniedFunctions []string `yaml:"extra_denied_functions"`
+}
+
+// On reports whether the firewall is enabled.
+func (f Firewall) On() bool { return f.Enabled == nil || *f.Enabled }
 
 // Client bounds client behaviour.
 type Client struct {
@@ -185,6 +214,12 @@ func (c *Config) applyDefaults() {
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = 30 * time.Second
 	}
+	if c.RoleMode == "" {
+		c.RoleMode = "set_local"
+	}
+	if c.Firewall.IdentitySetting == "" {
+		c.Firewall.IdentitySetting = "pgshield.identity"
+	}
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
@@ -198,7 +233,7 @@ func (b Backend) IsUnixSocket() bool { return filepath.IsAbs(b.Host) }
 
 func (c *Config) resolvePaths() {
 	for _, p := range []*string{&c.TLS.CertFile, &c.TLS.KeyFile, &c.TLS.ClientCAFile, &c.TLS.CRLFile,
-		&c.Backend.PasswordFile, &c.Backend.TLSCAFile} {
+		&c.Backend.PasswordFile, &c.Backend.TLSCAFile, &c.Backend.RolePasswordDir} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(c.dir, *p)
 		}
@@ -223,6 +258,23 @@ func (c *Config) BackendPassword() (string, error) {
 	pw := string(bytes.TrimRight(data, "\r\n"))
 	if pw == "" {
 		return "", fmt.Errorf("backend.password_file: %s is empty", b.PasswordFile)
+	}
+	return pw, nil
+}
+
+// RolePassword reads a mapped role's login password (role_mode login).
+func (c *Config) RolePassword(role string) (string, error) {
+	if strings.ContainsAny(role, "/\\\x00") || role == "" || role == "." || role == ".." {
+		return "", fmt.Errorf("backend.role_password_dir: role name %q cannot name a file", role)
+	}
+	path := filepath.Join(c.Backend.RolePasswordDir, role)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("backend.role_password_dir: %w", err)
+	}
+	pw := string(bytes.TrimRight(data, "\r\n"))
+	if pw == "" {
+		return "", fmt.Errorf("backend.role_password_dir: %s is empty", path)
 	}
 	return pw, nil
 }

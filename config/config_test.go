@@ -25,7 +25,7 @@ func TestExampleConfigParses(t *testing.T) {
 const base = `
 tls: {cert_file: s.crt, key_file: s.key, client_ca_file: ca.crt}
 backend: {host: /sock, login_role: l, password_file: pw}
-identities: [{name: app, databases: [db]}]
+identities: [{name: app, role: r, databases: [db]}]
 `
 
 func TestValidationNamesTheKey(t *testing.T) {
@@ -39,7 +39,11 @@ func TestValidationNamesTheKey(t *testing.T) {
 		{"inline password", strings.Replace(base, "password_file: pw", "password: hunter2", 1), "password"},
 		{"tcp without tls", strings.Replace(base, "host: /sock", "host: db.internal, tls_mode: disable", 1), "backend.tls_mode"},
 		{"no databases", strings.Replace(base, ", databases: [db]", "", 1), "identities[0].databases"},
-		{"duplicate identity", strings.Replace(base, "identities: [{name: app, databases: [db]}]", "identities: [{name: app, databases: [db]}, {name: app, databases: [db]}]", 1), "identities[1].name"},
+		{"no role", strings.Replace(base, "role: r, ", "", 1), "identities[0].role"},
+		{"bad role mode", base + "role_mode: sudo\n", "role_mode"},
+		{"login without passwords", base + "role_mode: login\n", "backend.role_password_dir"},
+		{"bad identity setting", base + "firewall: {identity_setting: \"x'y\"}\n", "firewall.identity_setting"},
+		{"duplicate identity", strings.Replace(base, "identities: [{name: app, role: r, databases: [db]}]", "identities: [{name: app, role: r, databases: [db]}, {name: app, role: r, databases: [db]}]", 1), "identities[1].name"},
 		{"bad listen", base + "listen: nope\n", "listen"},
 		{"bad log format", base + "log: {format: xml}\n", "log.format"},
 	}

@@ -34,7 +34,19 @@ func (c *Config) Validate() error {
 	}
 	add(c.TLS.validate())
 	add(c.Backend.validate())
-	add(validateIdentities(c.Identities))
+	add(validateIdentities(c.Identities, c.RoleMode))
+	switch c.RoleMode {
+	case "set_local":
+	case "login":
+		if c.Backend.RolePasswordDir == "" {
+			add(fieldErr("backend.role_password_dir", "required with role_mode login"))
+		}
+	default:
+		add(fieldErr("role_mode", "%q is not set_local or login", c.RoleMode))
+	}
+	if !validSettingName(c.Firewall.IdentitySetting) {
+		add(fieldErr("firewall.identity_setting", "%q is not a custom setting name such as pgshield.identity", c.Firewall.IdentitySetting))
+	}
 	if c.Client.StartupTimeout < 0 {
 		add(fieldErr("client.startup_timeout", "must be positive"))
 	}
@@ -119,7 +131,26 @@ func (b Backend) validate() error {
 	return errors.Join(errs...)
 }
 
-func validateIdentities(ids []Identity) error {
+// validSettingName accepts prefix.name custom settings of plain identifier parts.
+func validSettingName(s string) bool {
+	parts := strings.Split(s, ".")
+	if len(parts) < 2 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" || len(p) > 63 {
+			return false
+		}
+		for i, r := range p {
+			if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func validateIdentities(ids []Identity, roleMode string) error {
 	var errs []error
 	seen := map[string]int{}
 	for i, id := range ids {
@@ -138,6 +169,11 @@ func validateIdentities(ids []Identity) error {
 			errs = append(errs, fieldErr(key+".name", "%q is declared twice (also identities[%d])", id.Name, j))
 		}
 		seen[id.Name] = i
+		if id.Role == "" {
+			errs = append(errs, fieldErr(key+".role", "required: the least-privilege role the identity runs as"))
+		} else if strings.ContainsAny(id.Role, "\x00\n") {
+			errs = append(errs, fieldErr(key+".role", "contains a control character"))
+		}
 		if len(id.Databases) == 0 {
 			errs = append(errs, fieldErr(key+".databases", "empty: the identity could use no database"))
 		}

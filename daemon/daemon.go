@@ -12,6 +12,7 @@ import (
 	"github.com/pgshield/pgshield/auth"
 	"github.com/pgshield/pgshield/backend"
 	"github.com/pgshield/pgshield/config"
+	"github.com/pgshield/pgshield/firewall"
 	"github.com/pgshield/pgshield/proxy"
 	"github.com/pgshield/pgshield/rolemap"
 	"github.com/pgshield/pgshield/tlsterm"
@@ -60,7 +61,11 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		TLSCAFile:      cfg.Backend.TLSCAFile,
 		TLSServerName:  cfg.Backend.TLSServerName,
 		ConnectTimeout: cfg.Backend.ConnectTimeout,
-		Credentials: func() (string, string, error) {
+		Credentials: func(role string) (string, string, error) {
+			if role != "" {
+				pw, err := cfg.RolePassword(role)
+				return role, pw, err
+			}
 			pw, err := cfg.BackendPassword()
 			return cfg.Backend.LoginRole, pw, err
 		},
@@ -68,7 +73,21 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	var fw firewall.Checker
+	if cfg.Firewall.On() {
+		f, err := firewall.New(firewall.Config{IdentitySetting: cfg.Firewall.IdentitySetting,
+			ExtraDeniedFunctions: cfg.Firewall.ExtraDeniedFunctions})
+		if err != nil {
+			return nil, fmt.Errorf("firewall: %w", err)
+		}
+		fw = f
+	} else if cfg.RoleMode == proxy.RoleModeSetLocal {
+		log.Warn("the statement firewall is off: in set_local mode clients can leave their role (RESET ROLE)")
+	}
 	srv, err := proxy.New(proxy.Options{
+		Firewall:        fw,
+		RoleMode:        cfg.RoleMode,
+		IdentitySetting: cfg.Firewall.IdentitySetting,
 		TLS:             term,
 		Auth:            auth.New(auth.Options{Resolver: resolver, AllowSearchPath: cfg.Client.AllowSearchPath}),
 		Backend:         conn,

@@ -99,7 +99,35 @@ func (d *decision) statement(n *pg_query.Node) {
 		d.v.Session |= SQLPrepare
 	case *pg_query.Node_DeallocateStmt:
 		d.v.Session |= Deallocate
+	case *pg_query.Node_VacuumStmt:
+		d.v.Standalone = d.v.Standalone || s.VacuumStmt.GetIsVacuumcmd()
+	case *pg_query.Node_IndexStmt:
+		d.v.Standalone = d.v.Standalone || s.IndexStmt.GetConcurrent()
+	case *pg_query.Node_DropStmt:
+		d.v.Standalone = d.v.Standalone || s.DropStmt.GetConcurrent()
+	case *pg_query.Node_ReindexStmt:
+		r := s.ReindexStmt
+		if r.GetKind() == pg_query.ReindexObjectType_REINDEX_OBJECT_SYSTEM ||
+			r.GetKind() == pg_query.ReindexObjectType_REINDEX_OBJECT_DATABASE || hasOption(r.GetParams(), "concurrently") {
+			d.v.Standalone = true
+		}
+	case *pg_query.Node_ClusterStmt:
+		d.v.Standalone = d.v.Standalone || s.ClusterStmt.GetRelation() == nil
+	case *pg_query.Node_CreatedbStmt, *pg_query.Node_DropdbStmt, *pg_query.Node_CreateTableSpaceStmt,
+		*pg_query.Node_DropTableSpaceStmt, *pg_query.Node_CreateSubscriptionStmt,
+		*pg_query.Node_AlterSubscriptionStmt, *pg_query.Node_DropSubscriptionStmt:
+		d.v.Standalone = true
 	}
+}
+
+// hasOption reports whether a DefElem list names opt (VACUUM (…), REINDEX (…)).
+func hasOption(params []*pg_query.Node, opt string) bool {
+	for _, p := range params {
+		if de := p.GetDefElem(); de != nil && strings.EqualFold(de.GetDefname(), opt) {
+			return true
+		}
+	}
+	return false
 }
 
 // alterRoutine denies ALTER FUNCTION/PROCEDURE/ROUTINE in the forms that do
@@ -138,6 +166,7 @@ func (d *decision) transaction(t *pg_query.TransactionStmt) {
 		d.deny(RulePrepareTransaction)
 	default: // COMMIT PREPARED, ROLLBACK PREPARED
 		d.v.TxControl |= TwoPhase
+		d.v.Standalone = true
 	}
 }
 

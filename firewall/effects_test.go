@@ -86,3 +86,38 @@ func TestEffectStrings(t *testing.T) {
 		}
 	}
 }
+
+func TestStandalone(t *testing.T) {
+	f, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		sql  string
+		want bool
+	}{
+		{"VACUUM", true},
+		{"vacuum analyze pgbench_branches", true},
+		{"VACUUM (VERBOSE) t", true},
+		{"ANALYZE t", false},
+		{"CREATE INDEX CONCURRENTLY i ON t (a)", true},
+		{"CREATE INDEX i ON t (a)", false},
+		{"DROP INDEX CONCURRENTLY i", true},
+		{"REINDEX (CONCURRENTLY) TABLE t", true},
+		{"REINDEX TABLE t", false},
+		{"REINDEX DATABASE d", true},
+		{"CLUSTER", true},
+		{"CLUSTER t USING i", false},
+		{"CREATE DATABASE d", true},
+		{"DROP DATABASE d", true},
+		{"CREATE TABLESPACE s LOCATION '/x'", true},
+		{"COMMIT PREPARED 'x'", true},
+		{"SELECT current_database()", false},
+		{"SELECT 1", false},
+	}
+	for _, tt := range tests {
+		if v := f.Check(tt.sql); v.Standalone != tt.want {
+			t.Errorf("Check(%q).Standalone = %v, want %v (%+v)", tt.sql, v.Standalone, tt.want, v)
+		}
+	}
+}

@@ -72,6 +72,11 @@ type Verdict struct {
 	Session SessionEffects
 	// TxControl records the transaction-control statements in the text.
 	TxControl TxControl
+	// Standalone is set for statements PostgreSQL refuses inside a
+	// transaction block or a pipeline (VACUUM, CREATE INDEX CONCURRENTLY,
+	// CREATE DATABASE …): the proxy must not open their transaction itself.
+	// Only computed when the parser ran, which the pre-filter guarantees.
+	Standalone bool
 }
 
 // Err returns nil for an allowed verdict and a *DeniedError otherwise.

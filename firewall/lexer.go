@@ -23,16 +23,18 @@ const (
 func startWords() []string {
 	return []string{"set", "reset", "do", "begin", "start", "commit", "end", "rollback",
 		"abort", "savepoint", "release", "prepare", "deallocate", "declare", "discard",
-		"listen", "unlisten", "copy", "load", "alter"}
+		"listen", "unlisten", "copy", "load", "alter", "vacuum", "cluster", "reindex"}
 }
 
 // anywhereWords matter in any position. "authorization" catches SET SESSION
 // AUTHORIZATION; "hold" catches EXPLAIN DECLARE … WITH HOLD; "temp" and
-// "function" catch CREATE statements, whose first word is not flagged.
+// "function" catch CREATE statements, whose first word is not flagged;
+// "concurrently", "database", "tablespace" and "subscription" catch the
+// statements PostgreSQL runs only outside a transaction (Verdict.Standalone).
 func anywhereWords() []string {
 	return []string{"role", "authorization", "session_authorization", "function",
 		"procedure", "temp", "temporary", "hold", "set_config", "pg_settings",
-		"ts_stat", "ts_rewrite"}
+		"ts_stat", "ts_rewrite", "concurrently", "database", "tablespace", "subscription"}
 }
 
 // wordPrefixes flag every word that starts with one of them: function

@@ -61,10 +61,18 @@ func (f *Forwarder) Buffered() int { return f.src.Buffered() }
 // forwarding it.
 func (f *Forwarder) Reader() *bufio.Reader { return f.src }
 
+// Action is what an OnMessage callback decides for one message.
+type Action struct {
+	// Stop ends Forward once this message (or its replacement) is written.
+	Stop bool
+	// Drop keeps the message from the destination.
+	Drop bool
+	// Replace, when not nil, is written instead of the message (implies Drop).
+	Replace []byte
+}
+
 // OnMessage sees one watched message. body is valid only during the call.
-// Returning stop ends Forward after this message is written; returning drop
-// keeps the message from the destination.
-type OnMessage func(typ byte, body []byte) (stop, drop bool, err error)
+type OnMessage func(typ byte, body []byte) (Action, error)
 
 // Forward copies messages to dst until fn asks to stop or an error occurs.
 // Everything read and not dropped is written before Forward returns, so dst
@@ -89,17 +97,25 @@ next:
 				break
 			}
 			if watch[typ] {
-				stop, drop, err := fn(typ, buf[off+5:end])
+				act, err := fn(typ, buf[off+5:end])
 				if err != nil {
 					return err
 				}
 				switch {
-				case drop:
-					if err := f.flush(dst, buf[:off], end); err != nil || stop {
+				case act.Drop || act.Replace != nil:
+					if err := f.flush(dst, buf[:off], end); err != nil {
 						return err
 					}
+					if act.Replace != nil {
+						if _, err := dst.Write(act.Replace); err != nil {
+							return err
+						}
+					}
+					if act.Stop {
+						return nil
+					}
 					continue next
-				case stop:
+				case act.Stop:
 					return f.flush(dst, buf[:end], end)
 				}
 			}
@@ -160,19 +176,26 @@ func (f *Forwarder) forwardLarge(dst io.Writer, watch *Watch, fn OnMessage) erro
 		if _, err := io.ReadFull(f.src, msg); err != nil {
 			return err
 		}
-		stop, drop, err := fn(typ, msg[5:])
+		act, err := fn(typ, msg[5:])
 		if err != nil {
 			return err
 		}
-		if !drop {
-			if _, err := dst.Write(msg); err != nil {
+		out := msg
+		switch {
+		case act.Replace != nil:
+			out = act.Replace
+		case act.Drop:
+			out = nil
+		}
+		if len(out) > 0 {
+			if _, err := dst.Write(out); err != nil {
 				return err
 			}
 		}
 		if cap(f.scratch) > 1<<20 {
 			f.scratch = nil // do not pin a huge buffer for the session's life
 		}
-		if stop {
+		if act.Stop {
 			return errStop
 		}
 		return nil

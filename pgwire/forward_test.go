@@ -31,9 +31,9 @@ func TestForwardPassesEverythingByteIdentical(t *testing.T) {
 			var out bytes.Buffer
 			var seen []byte
 			w := NewWatch('Z', 'E')
-			err := f.Forward(&out, &w, func(typ byte, body []byte) (bool, bool, error) {
+			err := f.Forward(&out, &w, func(typ byte, body []byte) (Action, error) {
 				seen = append(seen, typ)
-				return typ == 'Z', false, nil
+				return Action{Stop: typ == 'Z'}, nil
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -49,17 +49,23 @@ func TestForwardPassesEverythingByteIdentical(t *testing.T) {
 }
 
 func TestForwardDropAndStop(t *testing.T) {
-	in := stream(msg('1', nil), msg('S', []byte("a\x00b\x00")), msg('2', nil), msg('Z', []byte("T")), msg('D', []byte("next")))
+	in := stream(msg('1', nil), msg('S', []byte("a\x00b\x00")), msg('2', nil), msg('E', []byte("x")), msg('Z', []byte("T")), msg('D', []byte("next")))
 	f := NewForwarder(bytes.NewReader(in), 64, 1<<20, 1<<20)
 	var out bytes.Buffer
-	w := NewWatch('S', 'Z')
-	err := f.Forward(&out, &w, func(typ byte, body []byte) (bool, bool, error) {
-		return typ == 'Z', typ == 'S', nil
+	w := NewWatch('S', 'E', 'Z')
+	err := f.Forward(&out, &w, func(typ byte, body []byte) (Action, error) {
+		switch typ {
+		case 'S':
+			return Action{Drop: true}, nil
+		case 'E':
+			return Action{Replace: msg('E', []byte("replaced"))}, nil
+		}
+		return Action{Stop: typ == 'Z'}, nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := stream(msg('1', nil), msg('2', nil), msg('Z', []byte("T")))
+	want := stream(msg('1', nil), msg('2', nil), msg('E', []byte("replaced")), msg('Z', []byte("T")))
 	if !bytes.Equal(out.Bytes(), want) {
 		t.Fatalf("got %q want %q", out.Bytes(), want)
 	}
@@ -86,7 +92,7 @@ func TestForwardBounds(t *testing.T) {
 	// A watched message larger than maxWatched is refused, not buffered.
 	f := NewForwarder(bytes.NewReader(msg('E', make([]byte, 5000))), 64, 1<<20, 1024)
 	w := NewWatch('E')
-	if err := f.Forward(io.Discard, &w, func(byte, []byte) (bool, bool, error) { return false, false, nil }); err == nil || err == io.EOF {
+	if err := f.Forward(io.Discard, &w, func(byte, []byte) (Action, error) { return Action{}, nil }); err == nil || err == io.EOF {
 		t.Errorf("large watched: err = %v", err)
 	}
 }
@@ -96,7 +102,7 @@ func TestForwardAllocs(t *testing.T) {
 	r := bytes.NewReader(nil)
 	f := NewForwarder(r, DefaultBufferSize, 1<<20, 1<<20)
 	w := NewWatch('Z')
-	stop := func(typ byte, body []byte) (bool, bool, error) { return true, false, nil }
+	stop := func(typ byte, body []byte) (Action, error) { return Action{Stop: true}, nil }
 	allocs := testing.AllocsPerRun(200, func() {
 		r.Reset(batch)
 		if err := f.Forward(io.Discard, &w, stop); err != nil {
@@ -118,7 +124,7 @@ func BenchmarkForwardRows(b *testing.B) {
 	r := bytes.NewReader(nil)
 	f := NewForwarder(r, DefaultBufferSize, 1<<20, 1<<20)
 	w := NewWatch('Z')
-	stop := func(typ byte, body []byte) (bool, bool, error) { return true, false, nil }
+	stop := func(typ byte, body []byte) (Action, error) { return Action{Stop: true}, nil }
 	b.SetBytes(int64(len(batch)))
 	b.ReportAllocs()
 	for b.Loop() {

@@ -29,7 +29,7 @@ func FuzzForward(f *testing.F) {
 		fw := NewForwarder(bytes.NewReader(in), 16+int(size%4096), 1<<16, 1<<12)
 		var out bytes.Buffer
 		w := NewWatch('Z', 'E')
-		err := fw.Forward(&out, &w, func(byte, []byte) (bool, bool, error) { return false, false, nil })
+		err := fw.Forward(&out, &w, func(byte, []byte) (Action, error) { return Action{}, nil })
 		if err == nil {
 			t.Fatal("Forward returned without an error or stop")
 		}

@@ -8,13 +8,14 @@ import (
 
 // SQLSTATE codes pgshield sends itself.
 const (
-	codeInvalidAuthorization = "28000"
-	codeProtocolViolation    = "08P01"
-	codeConnectionFailure    = "08006"
-	codeUnableToConnect      = "08001"
-	codeAdminShutdown        = "57P01"
-	codeTooManyConnections   = "53300"
-	codeInternal             = "XX000"
+	codeInvalidAuthorization  = "28000"
+	codeProtocolViolation     = "08P01"
+	codeConnectionFailure     = "08006"
+	codeUnableToConnect       = "08001"
+	codeAdminShutdown         = "57P01"
+	codeTooManyConnections    = "53300"
+	codeInsufficientPrivilege = "42501"
+	codeInternal              = "XX000"
 )
 
 // clientError is an error meant for the client: a short message with its

@@ -11,6 +11,12 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 )
 
+// pumpClient runs a pump with no firewall and no enforcement.
+func pumpClient(fe *pgproto3.Backend, be io.Writer) error {
+	p := &clientPump{fe: fe, be: be, tx: newTxState(), buf: make([]byte, 0, 64)}
+	return p.pump()
+}
+
 func encodeAll(t testing.TB, msgs ...pgproto3.FrontendMessage) []byte {
 	var b []byte
 	var err error

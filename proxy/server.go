@@ -15,12 +15,13 @@ import (
 
 	"github.com/pgshield/pgshield/auth"
 	"github.com/pgshield/pgshield/backend"
+	"github.com/pgshield/pgshield/firewall"
 	"github.com/pgshield/pgshield/tlsterm"
 )
 
 // Backend opens and cancels backend sessions. *backend.Connector is one.
 type Backend interface {
-	Connect(ctx context.Context, database string, params map[string]string) (*backend.Conn, error)
+	Connect(ctx context.Context, database, role string, params map[string]string) (*backend.Conn, error)
 	Cancel(ctx context.Context, pid uint32, key []byte) error
 }
 
@@ -42,6 +43,13 @@ type Options struct {
 	Rand io.Reader
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Firewall decides which statements may reach the backend; nil: off.
+	Firewall firewall.Checker
+	// RoleMode is RoleModeSetLocal (the default) or RoleModeLogin.
+	RoleMode string
+	// IdentitySetting is the custom setting carrying the identity in every
+	// transaction; empty: none.
+	IdentitySetting string
 }
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -85,6 +93,13 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	switch opts.RoleMode {
+	case "":
+		opts.RoleMode = RoleModeSetLocal
+	case RoleModeSetLocal, RoleModeLogin:
+	default:
+		return nil, fmt.Errorf("proxy: unknown role mode %q", opts.RoleMode)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{

@@ -38,7 +38,11 @@ func (s *session) startup(ctx context.Context) (*pgproto3.Backend, error) {
 		return nil, s.refuse(reason, fatal(codeInvalidAuthorization, err.Error()), "user", params["user"], "database", params["database"])
 	}
 	s.grant = grant
-	be, err := s.srv.opts.Backend.Connect(ctx, grant.Database, grant.Params)
+	loginAs := ""
+	if s.srv.opts.RoleMode == RoleModeLogin {
+		loginAs = grant.Rule.Role
+	}
+	be, err := s.srv.opts.Backend.Connect(ctx, grant.Database, loginAs, grant.Params)
 	if err != nil {
 		var le *backend.LoginError
 		ce := fatal(codeUnableToConnect, "pgshield cannot reach the database")

@@ -33,8 +33,9 @@ type Env struct {
 	Database          string
 }
 
-// Start creates the cluster, the login role, the test database (owned by the
-// login role) and the PKI with certificates for "app" and "analyst".
+// Start creates the cluster; the authenticator login role, the mapped roles
+// app_rw (owner of the test database) and analyst_ro (read access), and
+// pgshield_noaccess; and the PKI with certificates for "app" and "analyst".
 func Start(ctx context.Context, settings map[string]string) (*Env, error) {
 	dir, err := os.MkdirTemp("", "pgshield-e2e-")
 	if err != nil {
@@ -57,9 +58,22 @@ func Start(ctx context.Context, settings map[string]string) (*Env, error) {
 	if err := os.WriteFile(e.LoginPasswordFile, []byte(e.loginPassword+"\n"), 0o600); err != nil {
 		return nil, err
 	}
+	// The least-privilege layout of init-db: an authenticator that inherits
+	// nothing and lands on a no-privilege role, mapped roles it may switch to.
 	if err := e.Cluster.Exec(ctx, "",
-		fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", e.LoginRole, e.loginPassword),
-		fmt.Sprintf("CREATE DATABASE %s OWNER %s", e.Database, e.LoginRole),
+		"CREATE ROLE pgshield_noaccess NOLOGIN",
+		"CREATE ROLE app_rw NOLOGIN",
+		"CREATE ROLE analyst_ro NOLOGIN",
+		fmt.Sprintf("CREATE ROLE %s LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS PASSWORD '%s'", e.LoginRole, e.loginPassword),
+		fmt.Sprintf("GRANT pgshield_noaccess, app_rw, analyst_ro TO %s", e.LoginRole),
+		fmt.Sprintf("ALTER ROLE %s SET role = 'pgshield_noaccess'", e.LoginRole),
+		fmt.Sprintf("CREATE DATABASE %s OWNER app_rw", e.Database),
+	); err != nil {
+		return nil, err
+	}
+	if err := e.Cluster.Exec(ctx, e.Database,
+		"GRANT USAGE ON SCHEMA public TO analyst_ro",
+		"ALTER DEFAULT PRIVILEGES FOR ROLE app_rw IN SCHEMA public GRANT SELECT ON TABLES TO analyst_ro",
 	); err != nil {
 		return nil, err
 	}
@@ -120,6 +134,7 @@ identities:
   - name: analyst
     role: analyst_ro
     databases: [%s]
+    read_only: true
 shutdown_grace: 5s
 `, e.PKI.ServerCert, e.PKI.ServerKey, e.PKI.CAFile, e.PKI.CRLFile, e.Cluster.SocketDir, e.Cluster.Port,
 		e.LoginRole, e.LoginPasswordFile, e.Database, e.Database)
