@@ -26,6 +26,10 @@ Usage:
   pgshield audit tail --dir DIR [-n N]
   pgshield audit search --dir DIR [--identity ID] [--since T] [--until T] [--sqlstate S] [--denied]
   pgshield audit keygen --name NAME --key FILE --pubkey FILE
+  pgshield init-db --plan FILE [--dsn-env VAR | --dsn-file FILE] [--password-file FILE] [--dry-run]
+                                         create least-privilege roles and grants (superuser DSN from env/file)
+  pgshield gen-hba [--config FILE] [--socket-dir DIR | --proxy-addr IP] ...
+                                         print a hardened pg_hba.conf and postgresql.conf fragment
   pgshield keys split --key FILE --out DIR --shares N --threshold K
   pgshield keys combine --out FILE SHARE...
 `
@@ -75,6 +79,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return auditCmd(args[1:], stdout)
 	case "keys":
 		return keysCmd(args[1:], stdout)
+	case "init-db":
+		return initDBCmd(ctx, args[1:], stdout)
+	case "gen-hba":
+		return genHBACmd(args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -72,21 +72,28 @@ func TestDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	envFile := filepath.Join(dir, "demo.env")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
 	for {
 		if _, err := os.Stat(envFile); err == nil {
 			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("demo exited early (%v)\n%s\n%s", err, stdout.String(), stderr.String())
+		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Since(start) > time.Minute {
 			cmd.Process.Kill()
 			t.Fatalf("no demo.env within a minute\n%s\n%s", stdout.String(), stderr.String())
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 	t.Logf("demo ready in %v", time.Since(start).Round(time.Millisecond))
 	vars := readEnv(t, envFile)
 	for _, k := range []string{"PGSHIELD_CONFIG", "PGSHIELD_HOST", "PGSHIELD_PORT", "PGSHIELD_DB", "PGSHIELD_CA",
 		"PGSHIELD_CERT_APP", "PGSHIELD_KEY_APP", "PGSHIELD_CERT_ANALYST", "PGSHIELD_KEY_ANALYST",
-		"BACKEND_SOCKET_DIR", "BACKEND_PORT", "BACKEND_DB", "BACKEND_SUPERUSER", "BACKEND_SUPERUSER_PASSWORD_FILE"} {
+		"BACKEND_SOCKET_DIR", "BACKEND_PORT", "BACKEND_DB", "BACKEND_SUPERUSER", "BACKEND_SUPERUSER_PASSWORD_FILE",
+		"PGSHIELD_ROLE_APP", "PGSHIELD_ROLE_ANALYST", "PGSHIELD_AUTHENTICATOR"} {
 		if vars[k] == "" {
 			t.Errorf("demo.env lacks %s", k)
 		}
@@ -96,9 +103,20 @@ func TestDemo(t *testing.T) {
 	}
 	dsn := fmt.Sprintf("host=%s port=%s dbname=%s user=app sslmode=verify-full sslrootcert=%s sslcert=%s sslkey=%s",
 		vars["PGSHIELD_HOST"], vars["PGSHIELD_PORT"], vars["PGSHIELD_DB"], vars["PGSHIELD_CA"], vars["PGSHIELD_CERT_APP"], vars["PGSHIELD_KEY_APP"])
-	out, err := exec.Command("psql", "-X", "-A", "-t", "-d", dsn, "-c", "select count(*) from items").CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) != "3" {
+	out, err := exec.Command("psql", "-X", "-A", "-t", "-d", dsn, "-c", "select current_user, count(*) from items group by 1").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != vars["PGSHIELD_ROLE_APP"]+"|3" {
 		t.Fatalf("psql: %v %s", err, out)
+	}
+	// analyst is read-only: it reads, and its write is refused.
+	analyst := strings.NewReplacer(vars["PGSHIELD_CERT_APP"], vars["PGSHIELD_CERT_ANALYST"], vars["PGSHIELD_KEY_APP"], vars["PGSHIELD_KEY_ANALYST"], "user=app", "user=analyst").Replace(dsn)
+	if out, err := exec.Command("psql", "-X", "-A", "-t", "-d", analyst, "-c", "select count(*) from items").CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "3" {
+		t.Fatalf("analyst read: %v %s", err, out)
+	}
+	if out, err := exec.Command("psql", "-X", "-A", "-t", "-d", analyst, "-c", "insert into items (name) values ('x')").CombinedOutput(); err == nil {
+		t.Fatalf("analyst wrote: %s", out)
+	}
+	if out, err := exec.Command("psql", "-X", "-A", "-t", "-d", dsn, "-c", "reset role").CombinedOutput(); err == nil || !strings.Contains(string(out), "42501") && !strings.Contains(string(out), "not allowed") {
+		t.Fatalf("reset role through the demo: %v %s", err, out)
 	}
 	// A psql command line per identity is printed right after demo.env.
 	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(stdout.String(), "Press Ctrl-C"); {
@@ -116,8 +134,6 @@ func TestDemo(t *testing.T) {
 	}
 
 	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
 		if err != nil {
