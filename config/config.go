@@ -31,6 +31,8 @@ type Config struct {
 	RoleMode string `yaml:"role_mode"`
 	// Firewall decides which statements may reach the backend.
 	Firewall Firewall `yaml:"firewall"`
+	// Pool configures backend connection pooling.
+	Pool Pool `yaml:"pool"`
 	// Client bounds what a client may send before and after start-up.
 	Client Client `yaml:"client"`
 	// ShutdownGrace is how long SIGTERM lets sessions finish before they are
@@ -101,6 +103,54 @@ type Identity struct {
 	Databases []string `yaml:"databases"`
 	// ReadOnly runs the identity's transactions read-only.
 	ReadOnly bool `yaml:"read_only"`
+}
+
+// Pool configures backend connection pooling, with PgBouncer's meanings.
+type Pool struct {
+	PoolSettings `yaml:",inline"`
+	// MaxClientConn caps client connections; 1000 when zero.
+	MaxClientConn int `yaml:"max_client_conn"`
+	// MaxDBConnections caps backend connections over all pools; zero: no cap
+	// beyond each pool's size.
+	MaxDBConnections int `yaml:"max_db_connections"`
+	// SessionState is what transaction mode does when a client creates
+	// session state that cannot move between connections (session SET,
+	// LISTEN, temporary tables, session advisory locks, SQL PREPARE, WITH
+	// HOLD cursors): "pin" (default: the client keeps its connection until it
+	// leaves) or "refuse" (the statement fails with 0A000).
+	SessionState string `yaml:"session_state"`
+	// IdleTransactionTimeout ends a client idle inside a transaction
+	// (25P03); zero: never.
+	IdleTransactionTimeout time.Duration `yaml:"idle_transaction_timeout"`
+	// ClientIdleTimeout ends a client idle outside a transaction (57P05);
+	// zero: never.
+	ClientIdleTimeout time.Duration `yaml:"client_idle_timeout"`
+	// Databases override the pool settings per database.
+	Databases map[string]PoolSettings `yaml:"databases"`
+}
+
+// PoolSettings are one pool's settings; zero values take the defaults.
+type PoolSettings struct {
+	// Mode is "transaction" (default) or "session".
+	Mode string `yaml:"mode"`
+	// Size is the most backend connections one pool opens; 20 when zero.
+	Size int `yaml:"size"`
+	// MinIdle connections are kept open; zero: none.
+	MinIdle int `yaml:"min_idle"`
+	// QueryWaitTimeout bounds a client's wait for a free connection; 120s.
+	QueryWaitTimeout time.Duration `yaml:"query_wait_timeout"`
+	// ServerLifetime closes a connection this old when it is released; 1h.
+	ServerLifetime time.Duration `yaml:"server_lifetime"`
+	// ServerIdleTimeout closes a connection idle this long; 10m.
+	ServerIdleTimeout time.Duration `yaml:"server_idle_timeout"`
+	// ServerConnectRetries more logins are tried after a failed one,
+	// ServerConnectRetryDelay (200ms) apart; each is bounded by
+	// backend.connect_timeout.
+	ServerConnectRetries    int           `yaml:"server_connect_retries"`
+	ServerConnectRetryDelay time.Duration `yaml:"server_connect_retry_delay"`
+	// MaxPreparedStatements bounds the client statements cached per backend
+	// connection; 256 when zero.
+	MaxPreparedStatements int `yaml:"max_prepared_statements"`
 }
 
 // Firewall configures the statement firewall.
@@ -213,6 +263,15 @@ func (c *Config) applyDefaults() {
 	}
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = 30 * time.Second
+	}
+	if c.Pool.Mode == "" {
+		c.Pool.Mode = "transaction"
+	}
+	if c.Pool.MaxClientConn == 0 {
+		c.Pool.MaxClientConn = 1000
+	}
+	if c.Pool.SessionState == "" {
+		c.Pool.SessionState = "pin"
 	}
 	if c.RoleMode == "" {
 		c.RoleMode = "set_local"

@@ -35,6 +35,7 @@ func (c *Config) Validate() error {
 	add(c.TLS.validate())
 	add(c.Backend.validate())
 	add(validateIdentities(c.Identities, c.RoleMode))
+	add(c.Pool.validate())
 	switch c.RoleMode {
 	case "set_local":
 	case "login":
@@ -177,6 +178,45 @@ func validateIdentities(ids []Identity, roleMode string) error {
 		if len(id.Databases) == 0 {
 			errs = append(errs, fieldErr(key+".databases", "empty: the identity could use no database"))
 		}
+	}
+	return errors.Join(errs...)
+}
+
+func (p Pool) validate() error {
+	var errs []error
+	check := func(key string, s PoolSettings) {
+		switch s.Mode {
+		case "", "transaction", "session":
+		default:
+			errs = append(errs, fieldErr(key+".mode", "%q is not transaction or session", s.Mode))
+		}
+		if s.Size < 0 || s.MinIdle < 0 || s.MinIdle > max(s.Size, 20) {
+			errs = append(errs, fieldErr(key+".size", "size %d / min_idle %d are not a valid pool", s.Size, s.MinIdle))
+		}
+		if s.QueryWaitTimeout < 0 || s.ServerLifetime < 0 || s.ServerIdleTimeout < 0 || s.ServerConnectRetryDelay < 0 {
+			errs = append(errs, fieldErr(key, "timeouts must be positive"))
+		}
+		if s.ServerConnectRetries < 0 || s.MaxPreparedStatements < 0 {
+			errs = append(errs, fieldErr(key, "counts must be positive"))
+		}
+	}
+	check("pool", p.PoolSettings)
+	for db, s := range p.Databases {
+		check("pool.databases."+db, s)
+	}
+	if p.MaxClientConn < 1 {
+		errs = append(errs, fieldErr("pool.max_client_conn", "must be at least 1"))
+	}
+	if p.MaxDBConnections < 0 {
+		errs = append(errs, fieldErr("pool.max_db_connections", "must be positive"))
+	}
+	switch p.SessionState {
+	case "pin", "refuse":
+	default:
+		errs = append(errs, fieldErr("pool.session_state", "%q is not pin or refuse", p.SessionState))
+	}
+	if p.IdleTransactionTimeout < 0 || p.ClientIdleTimeout < 0 {
+		errs = append(errs, fieldErr("pool", "idle timeouts must be positive"))
 	}
 	return errors.Join(errs...)
 }

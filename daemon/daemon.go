@@ -85,15 +85,22 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		log.Warn("the statement firewall is off: in set_local mode clients can leave their role (RESET ROLE)")
 	}
 	srv, err := proxy.New(proxy.Options{
-		Firewall:        fw,
-		RoleMode:        cfg.RoleMode,
-		IdentitySetting: cfg.Firewall.IdentitySetting,
-		TLS:             term,
-		Auth:            auth.New(auth.Options{Resolver: resolver, AllowSearchPath: cfg.Client.AllowSearchPath}),
-		Backend:         conn,
-		Logger:          log,
-		StartupTimeout:  cfg.Client.StartupTimeout,
-		MaxMessageBytes: cfg.Client.MaxMessageBytes,
+		Firewall:               fw,
+		Pool:                   poolSettings(cfg.Pool.PoolSettings, cfg.Pool.PoolSettings),
+		PoolOverrides:          poolOverrides(cfg.Pool),
+		SessionState:           cfg.Pool.SessionState,
+		IdleTransactionTimeout: cfg.Pool.IdleTransactionTimeout,
+		ClientIdleTimeout:      cfg.Pool.ClientIdleTimeout,
+		MaxClientConn:          cfg.Pool.MaxClientConn,
+		MaxDBConnections:       cfg.Pool.MaxDBConnections,
+		RoleMode:               cfg.RoleMode,
+		IdentitySetting:        cfg.Firewall.IdentitySetting,
+		TLS:                    term,
+		Auth:                   auth.New(auth.Options{Resolver: resolver, AllowSearchPath: cfg.Client.AllowSearchPath}),
+		Backend:                conn,
+		Logger:                 log,
+		StartupTimeout:         cfg.Client.StartupTimeout,
+		MaxMessageBytes:        cfg.Client.MaxMessageBytes,
 	})
 	if err != nil {
 		return nil, err
@@ -169,3 +176,43 @@ func (d *Daemon) Close() error { return d.server.Close() }
 
 // DrainTimeout is a convenience for callers that wait for Run to return.
 func (d *Daemon) DrainTimeout() time.Duration { return d.cfg.ShutdownGrace + 10*time.Second }
+
+// poolSettings turns config pool settings into the proxy's, with unset
+// per-database values taken from the defaults.
+func poolSettings(s, def config.PoolSettings) proxy.PoolSettings {
+	pick := func(v, d int) int {
+		if v == 0 {
+			return d
+		}
+		return v
+	}
+	pickD := func(v, d time.Duration) time.Duration {
+		if v == 0 {
+			return d
+		}
+		return v
+	}
+	mode := s.Mode
+	if mode == "" {
+		mode = def.Mode
+	}
+	return proxy.PoolSettings{
+		Mode:              mode,
+		Size:              pick(s.Size, def.Size),
+		MinIdle:           pick(s.MinIdle, def.MinIdle),
+		QueryWaitTimeout:  pickD(s.QueryWaitTimeout, def.QueryWaitTimeout),
+		ServerLifetime:    pickD(s.ServerLifetime, def.ServerLifetime),
+		ServerIdleTimeout: pickD(s.ServerIdleTimeout, def.ServerIdleTimeout),
+		ConnectRetries:    pick(s.ServerConnectRetries, def.ServerConnectRetries),
+		ConnectRetryDelay: pickD(s.ServerConnectRetryDelay, def.ServerConnectRetryDelay),
+		MaxPrepared:       pick(s.MaxPreparedStatements, def.MaxPreparedStatements),
+	}
+}
+
+func poolOverrides(p config.Pool) map[string]proxy.PoolSettings {
+	out := map[string]proxy.PoolSettings{}
+	for db, s := range p.Databases {
+		out[db] = poolSettings(s, p.PoolSettings)
+	}
+	return out
+}

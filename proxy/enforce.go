@@ -11,38 +11,65 @@ const (
 	RoleModeLogin = "login"
 )
 
-// enforceSQL is the statement that opens every transaction of this
-// session: set_config(…, true) is SET LOCAL, scoped to the transaction, and
-// needs no transaction block (SET LOCAL outside one would only warn). The
-// values are the session's own, so a client that executes the statement
-// itself gains nothing.
-func (s *session) enforceSQL() string {
+// Enforcement statement variants: which settings it makes.
+const (
+	enforceRole     = 1 << 0
+	enforceIdentity = 1 << 1
+	enforceReadOnly = 1 << 2
+)
+
+// enforcement returns which enforcement statement this session needs and
+// its parameters. The statement is prepared once per connection and shared
+// by every session on it; its values are bind parameters, so nothing is
+// quoted, and a client that executed it could only set its own session's
+// values (and the firewall refuses reserved names anyway).
+func (s *session) enforcement() (variant int, params [][]byte) {
 	opts := s.srv.opts
-	var parts []string
 	if opts.RoleMode == RoleModeSetLocal {
-		parts = append(parts, "pg_catalog.set_config('role', "+quoteLiteral(s.grant.Rule.Role)+", true)")
+		variant |= enforceRole
+		params = append(params, []byte(s.grant.Rule.Role))
 	}
 	if opts.IdentitySetting != "" {
-		parts = append(parts, "pg_catalog.set_config("+quoteLiteral(opts.IdentitySetting)+", "+quoteLiteral(s.peer.Identity)+", true)")
+		variant |= enforceIdentity
+		params = append(params, []byte(opts.IdentitySetting), []byte(s.peer.Identity))
 	}
 	if s.grant.Rule.ReadOnly {
-		parts = append(parts, "pg_catalog.set_config('transaction_read_only', 'on', true)")
+		variant |= enforceReadOnly
 	}
-	if len(parts) == 0 {
-		return ""
-	}
-	return "SELECT " + strings.Join(parts, ", ")
+	return variant, params
 }
 
-// quoteLiteral quotes s as an SQL string literal. The backend connection
-// runs with standard_conforming_strings on (checked at login), so doubling
-// quotes is the whole job; identities and role names hold no NUL.
-func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+// enforcementSQL is the statement that opens every transaction:
+// set_config(…, true) is SET LOCAL, scoped to the transaction, and needs no
+// transaction block (SET LOCAL outside one would only warn). The
+// materialized CTE makes the settings take effect while the statement
+// returns no row, so its whole answer is one CommandComplete.
+func enforcementSQL(variant int) string {
+	var cols []string
+	n := 0
+	param := func() string {
+		n++
+		return "$" + string(rune('0'+n))
+	}
+	if variant&enforceRole != 0 {
+		cols = append(cols, "pg_catalog.set_config('role', "+param()+", true)")
+	}
+	if variant&enforceIdentity != 0 {
+		name := param()
+		cols = append(cols, "pg_catalog.set_config("+name+", "+param()+", true)")
+	}
+	if variant&enforceReadOnly != 0 {
+		cols = append(cols, "pg_catalog.set_config('transaction_read_only', 'on', true)")
+	}
+	for i := range cols {
+		cols[i] += " AS c" + string(rune('0'+i))
+	}
+	return "WITH s AS MATERIALIZED (SELECT " + strings.Join(cols, ", ") + ") SELECT FROM s WHERE s.c0 IS NULL"
+}
 
 // sessionRoleSQL switches the session itself to the identity's role and
-// identity, for a standalone statement; n counts the messages it answers
-// with (a CommandComplete per statement and ReadyForQuery).
-func (s *session) sessionRoleSQL() (sql string, n int) {
+// identity, for a standalone statement.
+func (s *session) sessionRoleSQL() string {
 	opts := s.srv.opts
 	var stmts []string
 	if opts.RoleMode == RoleModeSetLocal {
@@ -51,15 +78,12 @@ func (s *session) sessionRoleSQL() (sql string, n int) {
 	if opts.IdentitySetting != "" {
 		stmts = append(stmts, "SET "+opts.IdentitySetting+" = "+quoteLiteral(s.peer.Identity))
 	}
-	if len(stmts) == 0 {
-		return "", 0
-	}
-	return strings.Join(stmts, "; "), len(stmts) + 1
+	return strings.Join(stmts, "; ")
 }
 
 // sessionResetSQL undoes sessionRoleSQL: RESET ROLE lands on the
 // authenticator's default role (init-db makes it a role with no privileges).
-func (s *session) sessionResetSQL() (sql string, n int) {
+func (s *session) sessionResetSQL() string {
 	opts := s.srv.opts
 	var stmts []string
 	if opts.RoleMode == RoleModeSetLocal {
@@ -68,11 +92,12 @@ func (s *session) sessionResetSQL() (sql string, n int) {
 	if opts.IdentitySetting != "" {
 		stmts = append(stmts, "RESET "+opts.IdentitySetting)
 	}
-	if len(stmts) == 0 {
-		return "", 0
-	}
-	return strings.Join(stmts, "; "), len(stmts) + 1
+	return strings.Join(stmts, "; ")
 }
+
+// quoteLiteral quotes s as an SQL string literal. Backend connections run
+// with standard_conforming_strings on (checked at login).
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // quoteIdent quotes s as an SQL identifier.
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

@@ -1,11 +1,12 @@
 package proxy
 
 import (
-	"crypto/rand"
-	"encoding/hex"
+	"errors"
 	"fmt"
-	"io"
+	"net"
+	"regexp"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
@@ -13,65 +14,47 @@ import (
 )
 
 // reservedPrefix names pgshield's own prepared statements; clients may not
-// use it.
+// use it, by protocol or in SQL.
 const reservedPrefix = "__pgshield"
 
-// enforceStatement is the prepared statement that puts a transaction under
-// the identity's role and identity setting.
-const enforceStatement = reservedPrefix + "_enforce"
-
-// clientPump forwards client messages to the backend, whole and bounded. On
-// the way it asks the firewall about every statement text, replaces a denied
-// one with a marker the backend fails on (so the backend's own state machine
-// aborts the transaction exactly as for any failed statement), and, at the
-// start of every transaction, injects pgshield's enforcement statement ahead
-// of the client's first message, pipelined, with no extra round trip.
+// clientPump reads client messages and sends them to the attached backend
+// connection, whole and bounded. On the way it asks the firewall about
+// every statement text, replaces a denied one with a marker the backend
+// fails on (so the backend's own state machine aborts the transaction
+// exactly as for any failed statement), maps the client's statement names
+// to the connection's, and at the start of every transaction queues
+// pgshield's enforcement statement ahead of the client's first message,
+// pipelined, with no extra round trip.
 type clientPump struct {
 	s  *session
 	fe *pgproto3.Backend
-	be io.Writer
-	tx *txState
 	// fw is nil when the firewall is off.
 	fw firewall.Checker
-	// enforceSQL is the enforcement statement's text; empty: no injection.
-	enforceSQL string
-	// token makes denial markers recognizable in the backend's errors.
-	token string
 
 	// The fields below belong to the pump goroutine.
 	buf []byte
-	// prepared: the enforcement statement exists on the backend. reprepare:
-	// a client DEALLOCATE may have dropped it.
-	prepared, reprepare bool
-	// injected: this cycle (since the last Query or Sync) was dealt with.
-	injected bool
+	// started: this cycle (since the last Query or Sync) has begun.
+	started bool
 	// discarding: a denied extended-protocol message was replaced by a
 	// marker; like the backend, skip everything until the client's Sync.
 	discarding bool
-	// resetAfterSync: this cycle runs under a session-level role (for a
-	// statement PostgreSQL refuses in a transaction); reset it after Sync.
-	resetAfterSync bool
+	// resetAfter: this cycle runs under a session-level role (for a
+	// statement PostgreSQL refuses in a transaction); reset it after.
+	resetAfter bool
 }
 
-func newClientPump(s *session, fe *pgproto3.Backend, be io.Writer, tx *txState) *clientPump {
-	var tok [12]byte
-	rand.Read(tok[:])
-	return &clientPump{
-		s: s, fe: fe, be: be, tx: tx,
-		fw:         s.srv.opts.Firewall,
-		enforceSQL: s.enforceSQL(),
-		token:      "pgshield_denied_" + hex.EncodeToString(tok[:]),
-		buf:        make([]byte, 0, 8<<10),
-	}
+func newClientPump(s *session, fe *pgproto3.Backend) *clientPump {
+	return &clientPump{s: s, fe: fe, fw: s.srv.opts.Firewall, buf: make([]byte, 0, 8<<10)}
 }
-
-func (p *clientPump) run() { p.s.end(endFor(p.pump())) }
 
 func (p *clientPump) pump() error {
 	for {
+		if err := p.setReadDeadline(); err != nil {
+			return err
+		}
 		msg, err := p.fe.Receive()
 		if err != nil {
-			return err
+			return p.readError(err)
 		}
 		if err := p.handle(msg); err != nil {
 			return err
@@ -79,117 +62,270 @@ func (p *clientPump) pump() error {
 	}
 }
 
+// setReadDeadline applies the idle timeouts while nothing is outstanding.
+func (p *clientPump) setReadDeadline() error {
+	s, o := p.s, p.s.srv.opts
+	if s.client == nil {
+		return nil // unit tests drive the pump without a client connection
+	}
+	s.mu.Lock()
+	outstanding, status := len(s.queue) > 0, s.status
+	s.mu.Unlock()
+	var d time.Duration
+	switch {
+	case outstanding:
+	case (status == 'T' || status == 'E') && o.IdleTransactionTimeout > 0:
+		d = o.IdleTransactionTimeout
+	case o.ClientIdleTimeout > 0:
+		d = o.ClientIdleTimeout
+	}
+	if d == 0 {
+		return s.client.SetReadDeadline(time.Time{})
+	}
+	return s.client.SetReadDeadline(time.Now().Add(d))
+}
+
+func (p *clientPump) readError(err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		s := p.s
+		s.mu.Lock()
+		status := s.status
+		s.mu.Unlock()
+		if status == 'T' || status == 'E' {
+			return fatal("25P03", "terminating connection due to idle-in-transaction timeout")
+		}
+		return fatal("57P05", "terminating connection due to idle-session timeout")
+	}
+	return err
+}
+
 func (p *clientPump) handle(msg pgproto3.FrontendMessage) error {
 	switch m := msg.(type) {
 	case *pgproto3.Terminate:
-		if err := p.add(m); err != nil {
-			return err
-		}
-		if err := p.flush(); err != nil {
-			return err
-		}
 		return errTerminate
+	case *pgproto3.Flush:
+		if err := p.flushIfAttached(m); err != nil {
+			return err
+		}
+		return nil
 	case *pgproto3.Sync:
 		p.discarding = false
-		return p.boundary(m)
-	case *pgproto3.Flush:
-		if err := p.add(m); err != nil {
-			return err
-		}
-		return p.flush()
+		return p.boundary(expectation{msg: 'S'}, m)
+	}
+	if p.discarding {
+		return nil // like the backend after an error: skip until Sync
+	}
+	switch m := msg.(type) {
 	case *pgproto3.Query:
-		if p.discarding {
-			return nil
-		}
-		v, ok := p.check(m.String, "")
-		if !ok {
-			return p.denySimple(v)
-		}
-		if v.Standalone && !p.injected {
-			return p.standaloneQuery(m, v)
-		}
-		if err := p.inject(true); err != nil {
-			return err
-		}
-		return p.boundary(m)
+		return p.query(m)
 	case *pgproto3.FunctionCall:
-		if p.discarding {
-			return nil
-		}
 		return p.denySimple(firewall.Verdict{Rule: "function_call", Reason: "the FunctionCall protocol message is not allowed through pgshield"})
 	case *pgproto3.Parse:
-		if p.discarding {
-			return nil
-		}
-		if reserved(m.Name) {
-			return p.denyExtended(reservedVerdict())
-		}
-		v, ok := p.check(m.Query, m.Name)
-		if !ok {
-			return p.denyExtended(v)
-		}
-		if v.Standalone && !p.injected {
-			if p.s.grant.Rule.ReadOnly {
-				return p.denyExtended(readOnlyVerdict())
-			}
-			if err := p.injectSession(); err != nil {
-				return err
-			}
-			p.resetAfterSync = true
-			return p.add(m)
-		}
-		if err := p.inject(false); err != nil {
-			return err
-		}
-		return p.add(m)
+		return p.parse(m)
 	case *pgproto3.Bind:
-		if p.discarding {
-			return nil
-		}
-		if reserved(m.PreparedStatement) {
-			return p.denyExtended(reservedVerdict())
-		}
-		if err := p.inject(false); err != nil {
+		return p.bind(m)
+	case *pgproto3.Describe:
+		return p.describe(m)
+	case *pgproto3.Execute:
+		if err := p.startCycle(); err != nil {
 			return err
 		}
-		return p.add(m)
-	case *pgproto3.Execute, *pgproto3.Describe:
-		if p.discarding {
-			return nil
-		}
-		if d, ok := m.(*pgproto3.Describe); ok && d.ObjectType == 'S' && reserved(d.Name) {
-			return p.denyExtended(reservedVerdict())
-		}
-		if err := p.inject(false); err != nil {
-			return err
-		}
-		return p.add(m)
+		return p.send([]expectation{{msg: 'E'}}, m)
 	case *pgproto3.Close:
-		if p.discarding {
-			return nil
-		}
-		if m.ObjectType == 'S' && reserved(m.Name) {
-			return p.denyExtended(reservedVerdict())
-		}
-		return p.add(m)
-	default: // CopyData, CopyDone, CopyFail
-		if p.discarding {
-			return nil
-		}
+		return p.closeMsg(m)
+	default: // CopyData, CopyDone, CopyFail: part of a COPY already queued
 		if err := p.add(m); err != nil {
 			return err
 		}
-		if needsFlush(m) || len(p.buf) >= flushAt {
+		switch m.(type) {
+		case *pgproto3.CopyDone, *pgproto3.CopyFail:
+			return p.flush()
+		}
+		if len(p.buf) >= flushAt {
 			return p.flush()
 		}
 		return nil
 	}
 }
 
-func reserved(name string) bool { return strings.HasPrefix(name, reservedPrefix) }
+// query handles a simple Query.
+func (p *clientPump) query(m *pgproto3.Query) error {
+	v, ok := p.check(m.String, "")
+	if !ok {
+		return p.denySimple(v)
+	}
+	if handled, err := p.sessionEffects(v, m.String, true); handled || err != nil {
+		return err
+	}
+	if v.Standalone && !p.started {
+		return p.standalone(m)
+	}
+	if err := p.startCycle(); err != nil {
+		return err
+	}
+	return p.boundary(expectation{msg: 'Q'}, m)
+}
+
+// parse handles a Parse: unnamed statements pass; named ones are recorded
+// for the session and given this connection's name.
+func (p *clientPump) parse(m *pgproto3.Parse) error {
+	if strings.HasPrefix(m.Name, reservedPrefix) {
+		return p.denyExtended(reservedVerdict())
+	}
+	v, ok := p.check(m.Query, m.Name)
+	if !ok {
+		return p.denyExtended(v)
+	}
+	if handled, err := p.sessionEffects(v, m.Query, false); handled || err != nil {
+		return err
+	}
+	if v.Standalone && !p.started {
+		if p.s.grant.Rule.ReadOnly {
+			return p.denyExtended(readOnlyVerdict())
+		}
+		if err := p.injectSession(); err != nil {
+			return err
+		}
+		p.resetAfter = true
+	} else if err := p.startCycle(); err != nil {
+		return err
+	}
+	if m.Name == "" {
+		return p.send([]expectation{{msg: 'P'}}, m)
+	}
+	s := p.s
+	s.mu.Lock()
+	_, exists := s.stmts[m.Name]
+	s.mu.Unlock()
+	if exists {
+		return p.emulateError('P', "42P05", fmt.Sprintf("prepared statement %q already exists", m.Name))
+	}
+	def := stmtDef{query: m.Query, paramOIDs: m.ParameterOIDs, key: s.statementKey(m.Query, m.ParameterOIDs)}
+	s.mu.Lock()
+	s.stmts[m.Name] = def
+	s.mu.Unlock()
+	// Always parse on the connection: the client expects its answer, and
+	// its errors, here.
+	name, err := p.connStatementForParse(def)
+	if err != nil {
+		return err
+	}
+	return p.send([]expectation{{msg: 'P', clientName: m.Name, forgetKey: def.key}},
+		&pgproto3.Parse{Name: name, Query: m.Query, ParameterOIDs: m.ParameterOIDs})
+}
+
+// connStatementForParse returns the connection's name for def, closing an
+// older copy first so the client's Parse is answered by a real parse.
+func (p *clientPump) connStatementForParse(def stmtDef) (string, error) {
+	s := p.s
+	for {
+		s.mu.Lock()
+		bc := s.attached
+		if bc == nil {
+			s.mu.Unlock()
+			if err := p.attach(); err != nil {
+				return "", err
+			}
+			continue
+		}
+		name, prepare, evict := bc.statement(def.key, bc.pool.settings.MaxPrepared)
+		var es []expectation
+		var msgs []pgproto3.FrontendMessage
+		if evict != "" {
+			es = append(es, expectation{msg: 'C', own: true, onErr: injectForward})
+			msgs = append(msgs, &pgproto3.Close{ObjectType: 'S', Name: evict})
+		}
+		if !prepare {
+			es = append(es, expectation{msg: 'C', own: true, onErr: injectForward})
+			msgs = append(msgs, &pgproto3.Close{ObjectType: 'S', Name: name})
+		}
+		s.queue = append(s.queue, es...)
+		s.mu.Unlock()
+		for _, m := range msgs {
+			if err := p.add(m); err != nil {
+				return "", err
+			}
+		}
+		return name, nil
+	}
+}
+
+// bind maps the client's statement to the connection's, preparing it
+// there first if this connection has not seen it.
+func (p *clientPump) bind(m *pgproto3.Bind) error {
+	if strings.HasPrefix(m.PreparedStatement, reservedPrefix) {
+		return p.denyExtended(reservedVerdict())
+	}
+	if err := p.startCycle(); err != nil {
+		return err
+	}
+	if m.PreparedStatement != "" {
+		name, err := p.mapStatement(m.PreparedStatement)
+		if err != nil || name == "" {
+			return err
+		}
+		mapped := *m
+		mapped.PreparedStatement = name
+		return p.send([]expectation{{msg: 'B'}}, &mapped)
+	}
+	return p.send([]expectation{{msg: 'B'}}, m)
+}
+
+func (p *clientPump) describe(m *pgproto3.Describe) error {
+	if err := p.startCycle(); err != nil {
+		return err
+	}
+	if m.ObjectType == 'S' && m.Name != "" {
+		if strings.HasPrefix(m.Name, reservedPrefix) {
+			return p.denyExtended(reservedVerdict())
+		}
+		name, err := p.mapStatement(m.Name)
+		if err != nil || name == "" {
+			return err
+		}
+		return p.send([]expectation{{msg: 'D', describeStatement: true}}, &pgproto3.Describe{ObjectType: 'S', Name: name})
+	}
+	return p.send([]expectation{{msg: 'D', describeStatement: m.ObjectType == 'S'}}, m)
+}
+
+// mapStatement returns the connection's name for the client's statement;
+// "" (with the error already arranged) when the client has no such statement.
+func (p *clientPump) mapStatement(clientName string) (string, error) {
+	s := p.s
+	s.mu.Lock()
+	def, ok := s.stmts[clientName]
+	s.mu.Unlock()
+	if !ok {
+		return "", p.emulateError('B', "26000", fmt.Sprintf("prepared statement %q does not exist", clientName))
+	}
+	return p.ensureStatement(def)
+}
+
+// closeMsg: closing a statement forgets the client's name; the
+// connection keeps its copy for the next client that needs it.
+func (p *clientPump) closeMsg(m *pgproto3.Close) error {
+	if m.ObjectType == 'S' && m.Name != "" {
+		if strings.HasPrefix(m.Name, reservedPrefix) {
+			return p.denyExtended(reservedVerdict())
+		}
+		s := p.s
+		s.mu.Lock()
+		delete(s.stmts, m.Name)
+		s.mu.Unlock()
+		// Closing a statement that does not exist is not an error: the
+		// backend answers CloseComplete, which is what the client expects.
+		return p.send([]expectation{{msg: 'C'}}, &pgproto3.Close{ObjectType: 'S', Name: reservedPrefix + "_none"})
+	}
+	return p.send([]expectation{{msg: 'C'}}, m)
+}
 
 func reservedVerdict() firewall.Verdict {
 	return firewall.Verdict{Rule: "reserved_name", Reason: "statement names starting with " + reservedPrefix + " are reserved"}
+}
+
+func readOnlyVerdict() firewall.Verdict {
+	return firewall.Verdict{Rule: "read_only_identity", Reason: "this identity is read-only; the statement cannot run in a read-only transaction"}
 }
 
 // check asks the firewall about a statement text; name is the prepared
@@ -204,13 +340,94 @@ func (p *clientPump) check(sql, name string) (firewall.Verdict, bool) {
 	} else {
 		v = p.fw.Check(sql)
 	}
-	if v.Allowed && v.Session&firewall.Deallocate != 0 {
-		p.reprepare = true
-	}
 	if !v.Allowed {
 		p.s.log.Warn("statement denied", "rule", v.Rule, "role", p.s.grant.Rule.Role)
 	}
 	return v, v.Allowed
+}
+
+// pinningEffects are session state that cannot follow a client to another
+// connection.
+const pinningEffects = firewall.SessionSet | firewall.Listen | firewall.TempTable | firewall.AdvisoryLock |
+	firewall.SQLPrepare | firewall.HoldCursor
+
+var deallocateRE = regexp.MustCompile(`(?is)^\s*deallocate\s+(?:prepare\s+)?(all|[a-z_][a-z0-9_$]*|"(?:[^"]|"")+")\s*;?\s*$`)
+
+// sessionEffects applies what a statement does beyond its transaction. In
+// transaction mode, state that cannot move pins the client to its
+// connection (or is refused, as configured); DEALLOCATE of protocol-level
+// statements is answered by pgshield, which owns the names.
+func (p *clientPump) sessionEffects(v firewall.Verdict, sql string, simple bool) (bool, error) {
+	s := p.s
+	if v.Session == 0 || s.mode != PoolModeTransaction {
+		return false, nil
+	}
+	if v.Session&firewall.Deallocate != 0 && simple && v.Statements == 1 {
+		if mt := deallocateRE.FindStringSubmatch(sql); mt != nil {
+			return true, p.deallocate(mt[1])
+		}
+	}
+	if v.Session&(pinningEffects|firewall.Deallocate) == 0 {
+		return false, nil
+	}
+	s.mu.Lock()
+	already := s.pinned
+	s.mu.Unlock()
+	if already {
+		return false, nil
+	}
+	if s.srv.opts.SessionState == SessionStateRefuse {
+		ce := &clientError{severity: "ERROR", code: "0A000",
+			message: fmt.Sprintf("%s keeps session state, which transaction pooling cannot carry (pool.session_state: refuse)", v.Session)}
+		if simple {
+			return true, p.denySimpleWith(ce.encode())
+		}
+		return true, p.denyExtendedWith(ce.encode())
+	}
+	s.mu.Lock()
+	s.pinned, s.pinnedByClient = true, true
+	s.mu.Unlock()
+	s.log.Info("session pinned to its backend connection", "effects", v.Session.String())
+	if s.srv.opts.OnPin != nil {
+		s.srv.opts.OnPin()
+	}
+	return false, nil
+}
+
+// deallocate answers DEALLOCATE name / ALL for protocol-level statements:
+// the client's names live in pgshield, the connection keeps its copies.
+func (p *clientPump) deallocate(target string) error {
+	s := p.s
+	s.mu.Lock()
+	if strings.EqualFold(target, "all") {
+		s.stmts = map[string]stmtDef{}
+		s.mu.Unlock()
+		return p.emptyQueryAs("DEALLOCATE ALL")
+	}
+	name := target
+	if strings.HasPrefix(name, `"`) {
+		name = strings.ReplaceAll(name[1:len(name)-1], `""`, `"`)
+	} else {
+		name = strings.ToLower(name)
+	}
+	_, ok := s.stmts[name]
+	delete(s.stmts, name)
+	s.mu.Unlock()
+	if !ok {
+		ce := &clientError{severity: "ERROR", code: "26000", message: fmt.Sprintf("prepared statement %q does not exist", name)}
+		return p.denySimpleWith(ce.encode())
+	}
+	return p.emptyQueryAs("DEALLOCATE")
+}
+
+// emptyQueryAs sends an empty Query and turns its EmptyQueryResponse into
+// CommandComplete with tag: a statement pgshield answered itself.
+func (p *clientPump) emptyQueryAs(tag string) error {
+	if err := p.startCycle(); err != nil {
+		return err
+	}
+	cc, _ := (&pgproto3.CommandComplete{CommandTag: []byte(tag)}).Encode(nil)
+	return p.boundary(expectation{msg: 'Q', replaceEmpty: cc}, &pgproto3.Query{String: ""})
 }
 
 // denialMessage is what the client sees for a denied statement.
@@ -220,132 +437,184 @@ func denialMessage(v firewall.Verdict) []byte {
 	return ce.encode()
 }
 
-// denySimple replaces a denied Query (or FunctionCall) with a marker Query:
-// the backend fails on it, aborting the transaction as any failed statement
-// would, and answers with ReadyForQuery; the reader swaps in the denial.
-func (p *clientPump) denySimple(v firewall.Verdict) error {
-	p.tx.addDenial(denial{token: []byte(p.token), msg: denialMessage(v)})
-	return p.boundary(&pgproto3.Query{String: p.token})
+// marker is a statement the backend fails on at once (a syntax error): it
+// stands where a denied statement was, so the backend aborts exactly what
+// that statement's failure would have aborted.
+const marker = "pgshield_denied"
+
+// denySimple replaces a denied Query (or FunctionCall) with a marker Query.
+func (p *clientPump) denySimple(v firewall.Verdict) error { return p.denySimpleWith(denialMessage(v)) }
+
+func (p *clientPump) denySimpleWith(msg []byte) error {
+	if err := p.ensureAttached(); err != nil {
+		return err
+	}
+	return p.boundary(expectation{msg: 'Q', replaceError: msg}, &pgproto3.Query{String: marker})
 }
 
-// denyExtended replaces a denied extended-protocol message with a Parse the
-// backend fails on; the backend then skips everything up to the client's
-// Sync, and so does the pump.
+// denyExtended replaces a denied extended-protocol message with a marker
+// Parse; the backend then skips everything up to the client's Sync, and so
+// does the pump.
 func (p *clientPump) denyExtended(v firewall.Verdict) error {
-	p.tx.addDenial(denial{token: []byte(p.token), msg: denialMessage(v)})
-	p.discarding = true
-	return p.add(&pgproto3.Parse{Name: reservedPrefix + "_denied", Query: p.token})
+	return p.denyExtendedWith(denialMessage(v))
 }
 
-// inject puts the enforcement statement ahead of the first message of a
-// transaction. Only when every earlier boundary is answered is the
-// backend's status known; a client that pipelines past a transaction end
-// waits here for that answer (the price of never guessing).
-func (p *clientPump) inject(simple bool) error {
-	if p.injected || p.enforceSQL == "" {
+func (p *clientPump) denyExtendedWith(msg []byte) error {
+	p.discarding = true
+	return p.send([]expectation{{msg: 'P', replaceError: msg}},
+		&pgproto3.Parse{Name: reservedPrefix + "_denied", Query: marker})
+}
+
+// emulateError answers a message with an error PostgreSQL would have sent
+// (the client's statement names live in pgshield).
+func (p *clientPump) emulateError(msg byte, code, text string) error {
+	ce := &clientError{severity: "ERROR", code: code, message: text}
+	return p.denyExtendedWith(ce.encode())
+}
+
+func (p *clientPump) ensureAttached() error {
+	s := p.s
+	s.mu.Lock()
+	attached := s.attached != nil
+	s.mu.Unlock()
+	if attached {
 		return nil
 	}
-	p.injected = true
+	return p.attach()
+}
+
+// startCycle queues the enforcement statement ahead of the first message
+// of a transaction. The connection's status is only known once everything
+// sent before is answered: a client that pipelines past a transaction end
+// waits here for that answer, the price of never guessing.
+func (p *clientPump) startCycle() error {
+	if p.started {
+		return nil
+	}
+	p.started = true
 	if err := p.flush(); err != nil {
 		return err
 	}
-	status, ok := p.tx.idleStatus()
-	if !ok {
-		return errBackendWrite
+	attached, status, err := p.idle()
+	if err != nil {
+		return err
+	}
+	if !attached {
+		if err := p.attach(); err != nil {
+			return err
+		}
+		status = 'I'
 	}
 	if status != 'I' {
 		return nil // inside a block: the role was set when it began
 	}
-	n := 3 // BindComplete, DataRow, CommandComplete
-	if p.reprepare && p.prepared {
-		p.add(&pgproto3.Close{ObjectType: 'S', Name: enforceStatement})
-		n++
-		p.prepared = false
-	}
-	if !p.prepared {
-		p.add(&pgproto3.Parse{Name: enforceStatement, Query: p.enforceSQL})
-		n++
-		p.prepared, p.reprepare = true, false
-	}
-	p.add(&pgproto3.Bind{PreparedStatement: enforceStatement})
-	p.add(&pgproto3.Execute{})
-	onErr := injectRecover
-	if simple {
-		onErr = injectRecoverSimple
-	}
-	p.tx.arm(dropWindow{after: p.tx.boundaries(), n: int32(n), onError: onErr})
-	return nil
+	return p.enforce()
 }
 
-// boundary sends a message that ends a cycle (Query, Sync) and everything
-// collected before it.
-func (p *clientPump) boundary(m pgproto3.FrontendMessage) error {
-	if err := p.add(m); err != nil {
-		return err
+// enforce queues the enforcement statement for this session's identity.
+func (p *clientPump) enforce() error {
+	s := p.s
+	variant, params := s.enforcement()
+	if variant == 0 {
+		return nil
 	}
-	p.tx.sentBoundary()
-	p.injected = false
-	if p.resetAfterSync {
-		p.resetAfterSync = false
-		p.resetSession()
+	name := fmt.Sprintf("%s_enforce%d", reservedPrefix, variant)
+	s.mu.Lock()
+	bc := s.attached
+	prepare := bc.enforced&(1<<variant) == 0
+	bc.enforced |= 1 << variant
+	es := []expectation{{msg: 'B', own: true}, {msg: 'E', own: true}}
+	if prepare {
+		es = append([]expectation{{msg: 'P', own: true}}, es...)
 	}
-	return p.flush()
+	s.queue = append(s.queue, es...)
+	s.mu.Unlock()
+	if prepare {
+		p.add(&pgproto3.Parse{Name: name, Query: enforcementSQL(variant)})
+	}
+	p.add(&pgproto3.Bind{PreparedStatement: name, Parameters: params})
+	return p.add(&pgproto3.Execute{})
 }
 
-// standaloneQuery runs a statement PostgreSQL refuses inside a transaction
-// or pipeline (VACUUM, CREATE INDEX CONCURRENTLY …) under a session-level
-// role that is reset right after it: a transaction-scoped role cannot reach
-// it.
-func (p *clientPump) standaloneQuery(m *pgproto3.Query, v firewall.Verdict) error {
+// standalone runs a statement PostgreSQL refuses inside a transaction or
+// pipeline (VACUUM, CREATE INDEX CONCURRENTLY …) under a session-level
+// role that is reset right after it: a transaction-scoped role cannot
+// reach it.
+func (p *clientPump) standalone(m *pgproto3.Query) error {
 	if p.s.grant.Rule.ReadOnly {
 		return p.denySimple(readOnlyVerdict())
 	}
 	if err := p.injectSession(); err != nil {
 		return err
 	}
-	p.resetAfterSync = true
-	return p.boundary(m)
-}
-
-func readOnlyVerdict() firewall.Verdict {
-	return firewall.Verdict{Rule: "read_only_identity", Reason: "this identity is read-only; the statement cannot run in a read-only transaction"}
+	p.resetAfter = true
+	return p.boundary(expectation{msg: 'Q'}, m)
 }
 
 // injectSession switches the session (not a transaction) to the identity's
 // role ahead of a standalone statement. A failure ends the session: the
 // statement would otherwise run as whatever role the session had.
 func (p *clientPump) injectSession() error {
-	sql, n := p.s.sessionRoleSQL()
-	p.injected = true
-	if sql == "" {
-		return nil
-	}
+	p.started = true
 	if err := p.flush(); err != nil {
 		return err
 	}
-	status, ok := p.tx.idleStatus()
-	if !ok {
-		return errBackendWrite
+	attached, status, err := p.idle()
+	if err != nil {
+		return err
 	}
-	if status != 'I' {
+	if !attached {
+		if err := p.attach(); err != nil {
+			return err
+		}
+	} else if status != 'I' {
 		return nil // PostgreSQL refuses the statement inside a block itself
 	}
-	p.tx.arm(dropWindow{after: p.tx.boundaries(), n: int32(n), onError: injectFatal})
-	p.add(&pgproto3.Query{String: sql})
-	p.tx.sentBoundary()
-	return nil
+	sql := p.s.sessionRoleSQL()
+	if sql == "" {
+		return nil
+	}
+	p.s.mu.Lock()
+	p.s.pinned = true // the connection holds a session-level role until reset
+	p.s.mu.Unlock()
+	return p.sendOwn(expectation{msg: 'Q', own: true, onErr: injectFatal}, &pgproto3.Query{String: sql})
 }
 
-// resetSession puts the session back on the authenticator's default role
-// once the standalone statement's cycle is answered.
-func (p *clientPump) resetSession() {
-	sql, n := p.s.sessionResetSQL()
-	if sql == "" {
-		return
+// boundary sends a message that ends a cycle (Query, Sync) and everything
+// collected before it.
+func (p *clientPump) boundary(e expectation, m pgproto3.FrontendMessage) error {
+	if err := p.send([]expectation{e}, m); err != nil {
+		return err
 	}
-	p.tx.arm(dropWindow{after: p.tx.boundaries(), n: int32(n), onError: injectFatal})
-	p.add(&pgproto3.Query{String: sql})
-	p.tx.sentBoundary()
+	p.started = false
+	if p.resetAfter {
+		p.resetAfter = false
+		if sql := p.s.sessionResetSQL(); sql != "" {
+			if err := p.sendOwn(expectation{msg: 'Q', own: true, onErr: injectFatal}, &pgproto3.Query{String: sql}); err != nil {
+				return err
+			}
+			p.s.mu.Lock()
+			p.s.pinned = p.s.pinnedByClient
+			p.s.mu.Unlock()
+		}
+	}
+	return p.flush()
+}
+
+// flushIfAttached passes a Flush on when a connection is attached (with
+// none attached there is nothing to flush).
+func (p *clientPump) flushIfAttached(m *pgproto3.Flush) error {
+	s := p.s
+	s.mu.Lock()
+	attached := s.attached != nil
+	s.mu.Unlock()
+	if !attached {
+		return nil
+	}
+	if err := p.add(m); err != nil {
+		return err
+	}
+	return p.flush()
 }
 
 func (p *clientPump) add(m pgproto3.FrontendMessage) error {
@@ -356,11 +625,21 @@ func (p *clientPump) add(m pgproto3.FrontendMessage) error {
 	return nil
 }
 
+// flush writes what collected to the attached connection. Everything in
+// the buffer has an expectation queued, so the connection cannot have been
+// handed back to the pool in between.
 func (p *clientPump) flush() error {
 	if len(p.buf) == 0 {
 		return nil
 	}
-	if _, err := p.be.Write(p.buf); err != nil {
+	s := p.s
+	s.mu.Lock()
+	bc := s.attached
+	s.mu.Unlock()
+	if bc == nil {
+		return fmt.Errorf("%w: no connection attached", errBackendWrite)
+	}
+	if err := bc.write(p.buf); err != nil {
 		return fmt.Errorf("%w: %w", errBackendWrite, err)
 	}
 	if cap(p.buf) > 1<<20 {

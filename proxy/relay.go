@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
@@ -15,40 +16,25 @@ import (
 // without a message that asks for an answer (a long COPY FROM STDIN).
 const flushAt = 32 << 10
 
-// relay runs the established session: a clientPump goroutine feeds the
-// backend while this goroutine forwards the backend's answers. It returns
-// when both are done.
+// relay runs the established session: this goroutine pumps client
+// messages; each backend attachment has a backendReader goroutine that
+// forwards the answers and hands the connection back to the pool when the
+// transaction is over. It returns when the client side is done and the
+// last reader has stopped.
 func (s *session) relay(fe *pgproto3.Backend) {
-	tx := newTxState()
-	be := &lockedWriter{w: s.backend}
-	pump := newClientPump(s, fe, be, tx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		pump.run()
-	}()
-	backendReader{s: s, tx: tx, be: be}.run()
-	tx.close()
-	<-done
+	pump := newClientPump(s, fe)
+	s.end(endFor(pump.pump()))
+	s.waitReaders()
 }
 
 var (
-	// errTerminate: the client said goodbye (and it was passed on).
+	// errTerminate: the client said goodbye.
 	errTerminate = errors.New("client terminated the session")
 	// errBackendWrite: the backend connection failed under a write.
 	errBackendWrite = errors.New("write to backend failed")
+	// errDesync: a response did not fit what pgshield sent.
+	errDesync = errors.New("backend response does not match the request")
 )
-
-// needsFlush reports whether the client now waits for an answer, so that
-// what has collected must reach the server.
-func needsFlush(msg pgproto3.FrontendMessage) bool {
-	switch msg.(type) {
-	case *pgproto3.Sync, *pgproto3.Flush, *pgproto3.Query, *pgproto3.FunctionCall,
-		*pgproto3.CopyDone, *pgproto3.CopyFail:
-		return true
-	}
-	return false
-}
 
 // clientReadError maps a failed client read to what the client is told:
 // nothing when it simply went away.
@@ -81,53 +67,55 @@ func endFor(err error) *clientError {
 	return clientReadError(err)
 }
 
-// backendReader forwards backend messages to the client and is the only
-// writer to the client once the session is established. It decodes only
-// ReadyForQuery (transaction status), ErrorResponse (fatal errors, denial
-// markers), and, while an injection is armed, the responses to it.
+// backendReader forwards one attachment's backend messages to the client.
+// It is the only writer to the client while it runs, and at most one runs
+// per session. Rows and copy data pass undecoded; every other response is
+// matched against the session's queue of expectations.
 type backendReader struct {
 	s  *session
-	tx *txState
-	be io.Writer
+	bc *backendConn
 }
 
-// backendWatch: rows ('D') and completions are watched only so that the
-// responses to pgshield's own injected statement can be swallowed; the
-// check is one atomic load when nothing is armed.
-var backendWatch = pgwire.NewWatch('Z', 'E', '1', '2', '3', 'D', 'C')
+// backendWatch: everything but rows, copy data, notices and notifications.
+var backendWatch = func() pgwire.Watch {
+	var w pgwire.Watch
+	for t := 0; t < 256; t++ {
+		w[t] = true
+	}
+	for _, t := range []byte{'D', 'd', 'N', 'A'} {
+		w[t] = false
+	}
+	return w
+}()
 
 func (r backendReader) run() {
-	s := r.s
-	fw := pgwire.NewForwarder(s.backend, pgwire.DefaultBufferSize, 1<<30, 16<<20)
-	sawFatal := false
-	err := fw.Forward(s.client, &backendWatch, func(typ byte, body []byte) (pgwire.Action, error) {
-		switch typ {
-		case 'Z':
-			dropped := r.tx.consume()
-			if len(body) == 1 {
-				r.tx.readyForQuery(body[0])
-			}
-			return pgwire.Action{Drop: dropped}, nil
-		case 'E':
-			if isFatal(body) {
-				sawFatal = true
-			}
-			if r.tx.dropping() {
-				return r.injectionFailed(body)
-			}
-			if repl := r.tx.matchDenial(body); repl != nil {
-				return pgwire.Action{Replace: repl}, nil
-			}
-		default:
-			if r.tx.consume() {
-				return pgwire.Action{Drop: true}, nil
-			}
+	s, bc := r.s, r.bc
+	defer s.readerDone()
+	released := false
+	err := bc.fw.Forward(s.client, &backendWatch, func(typ byte, body []byte) (pgwire.Action, error) {
+		act, release, err := r.onMessage(typ, body)
+		if err == errNeedSync {
+			// The backend skips the client's Query after pgshield's own
+			// statement failed; a Sync makes it answer.
+			err = bc.write([]byte{'S', 0, 0, 0, 4})
 		}
-		return pgwire.Action{}, nil
+		if release {
+			released = true
+			act.Stop = true
+		}
+		return act, err
 	})
+	if released {
+		if bc.fw.Buffered() > 0 {
+			bc.dirty = true // unsolicited bytes after the last answer: do not hand them on
+		}
+		bc.pool.release(bc)
+		return
+	}
+	bc.pool.discard(bc)
 	s.end(fatal(codeConnectionFailure, "connection to the database was lost"))
-	if reason := s.endReason(); reason != nil && !sawFatal {
-		if err != nil && !isClosedErr(err) {
+	if reason := s.endReason(); reason != nil && !s.sawFatal {
+		if err != nil && !isClosedErr(err) && !errors.Is(err, errInjectionFailed) {
 			s.log.Warn("backend connection lost", "err", err)
 		}
 		reason.send(s.client)
@@ -135,31 +123,135 @@ func (r backendReader) run() {
 	s.client.Close()
 }
 
-// injectionFailed handles the backend refusing pgshield's own statement (a
-// mapped role that does not exist, a revoked membership): the client's
-// statement does not run, and the client is told why, fail closed.
-func (r backendReader) injectionFailed(body []byte) (pgwire.Action, error) {
-	role := r.s.grant.Rule.Role
-	r.s.log.Error("could not apply the identity's role; statement refused", "role", role,
-		"backend_error", errorMessage(body))
-	switch r.tx.injectionFailed() {
-	case injectFatal:
-		r.s.end(fatal(codeInsufficientPrivilege, fmt.Sprintf("pgshield could not run the session as role %q", role)))
-		return pgwire.Action{Drop: true}, errInjectionFailed
-	case injectRecoverSimple:
-		// The backend skips the client's Query until a Sync; the Sync's
-		// ReadyForQuery answers the Query.
-		if _, err := r.be.Write([]byte{'S', 0, 0, 0, 4}); err != nil {
-			return pgwire.Action{}, err
+// onMessage decides one watched backend message. release: the connection
+// is idle and detached from the session; it goes back to the pool.
+func (r backendReader) onMessage(typ byte, body []byte) (pgwire.Action, bool, error) {
+	s := r.s
+	if typ == 'S' {
+		return r.parameterStatus(body), false, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if typ == 'E' && isFatal(body) {
+		s.sawFatal = true
+	}
+	if len(s.queue) == 0 {
+		if typ == 'E' {
+			return pgwire.Action{}, false, nil // e.g. FATAL at server shutdown
 		}
+		return pgwire.Action{}, false, fmt.Errorf("%w: unexpected %q", errDesync, typ)
+	}
+	head := &s.queue[0]
+	switch typ {
+	case 'E':
+		return r.errorResponse(head, body)
+	case 'Z':
+		if head.msg != 'S' && head.msg != 'Q' {
+			return pgwire.Action{}, false, fmt.Errorf("%w: ReadyForQuery answers %q", errDesync, head.msg)
+		}
+		own := head.own
+		s.popLocked(1)
+		if len(body) == 1 {
+			s.status = body[0]
+		}
+		release := s.releasableLocked()
+		if release {
+			s.detachLocked()
+		}
+		return pgwire.Action{Drop: own}, release, nil
+	}
+	done, fits := head.terminal(typ)
+	if !fits {
+		return pgwire.Action{}, false, fmt.Errorf("%w: %q answers %q", errDesync, typ, head.msg)
+	}
+	act := pgwire.Action{Drop: head.own}
+	if typ == 'I' && head.replaceEmpty != nil {
+		act.Replace = head.replaceEmpty
+	}
+	if done {
+		s.popLocked(1)
+	}
+	return act, false, nil
+}
+
+// errorResponse handles an ErrorResponse answering head. In the extended
+// protocol the backend then skips every message up to the next Sync, so
+// their expectations go too; a Query goes on to its ReadyForQuery.
+func (r backendReader) errorResponse(head *expectation, body []byte) (pgwire.Action, bool, error) {
+	s := r.s
+	if head.own {
+		return r.injectionFailed(head, body)
+	}
+	act := pgwire.Action{}
+	if head.replaceError != nil {
+		act.Replace = head.replaceError
+	}
+	if head.forgetKey != "" {
+		r.bc.forget(head.forgetKey)
+	}
+	if head.clientName != "" {
+		delete(s.stmts, head.clientName)
+	}
+	if head.msg != 'Q' {
+		s.skipToSyncLocked()
+	}
+	return act, false, nil
+}
+
+// injectionFailed handles the backend refusing pgshield's own message.
+// Called with s.mu held.
+func (r backendReader) injectionFailed(head *expectation, body []byte) (pgwire.Action, bool, error) {
+	s := r.s
+	role := s.grant.Rule.Role
+	switch head.onErr {
+	case injectForward:
+		if head.forgetKey != "" {
+			r.bc.forget(head.forgetKey)
+		}
+		s.skipToSyncLocked()
+		return pgwire.Action{}, false, nil
+	case injectFatal:
+		s.log.Error("could not prepare the backend session; ending it", "role", role, "backend_error", errorMessage(body))
+		s.endLocked(fatal(codeInsufficientPrivilege, fmt.Sprintf("pgshield could not run the session as role %q", role)))
+		return pgwire.Action{Drop: true}, false, errInjectionFailed
+	}
+	s.log.Error("could not apply the identity's role; statement refused", "role", role, "backend_error", errorMessage(body))
+	for len(s.queue) > 0 && s.queue[0].own {
+		s.popLocked(1)
 	}
 	ce := &clientError{severity: "ERROR", code: codeInsufficientPrivilege,
 		message: fmt.Sprintf("pgshield could not run the transaction as role %q", role)}
-	return pgwire.Action{Replace: ce.encode()}, nil
+	if len(s.queue) > 0 && s.queue[0].msg == 'Q' {
+		// The Sync's ReadyForQuery will answer the skipped Query.
+		return pgwire.Action{Replace: ce.encode()}, false, errNeedSync
+	}
+	s.skipToSyncLocked()
+	return pgwire.Action{Replace: ce.encode()}, false, nil
 }
 
-// errInjectionFailed ends the reader after a session-level role change failed.
-var errInjectionFailed = errors.New("session role change failed")
+// errNeedSync asks the reader to send the backend a Sync.
+var errNeedSync = errors.New("sync needed")
+
+// errInjectionFailed ends the reader after pgshield's own session setup failed.
+var errInjectionFailed = errors.New("session setup failed")
+
+// parameterStatus keeps the connection's view of a reported parameter and
+// passes the message on only when the client's view differs.
+func (r backendReader) parameterStatus(body []byte) pgwire.Action {
+	var ps pgproto3.ParameterStatus
+	if err := ps.Decode(body); err != nil {
+		return pgwire.Action{}
+	}
+	s := r.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r.bc.params[ps.Name] = ps.Value
+	if s.view[ps.Name] == ps.Value {
+		return pgwire.Action{Drop: true}
+	}
+	s.view[ps.Name] = ps.Value
+	return pgwire.Action{}
+}
 
 // isFatal reports whether an ErrorResponse body has severity FATAL or PANIC.
 func isFatal(body []byte) bool {
@@ -190,4 +282,14 @@ func errorField(body []byte, want byte) string {
 
 func isClosedErr(err error) bool {
 	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF)
+}
+
+// write sends bytes to the backend; the pump and, after a failed
+// injection, the reader both write.
+func (bc *backendConn) write(b []byte) error {
+	bc.wmu.Lock()
+	defer bc.wmu.Unlock()
+	bc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	_, err := bc.Conn.Write(b)
+	return err
 }

@@ -50,7 +50,30 @@ type Options struct {
 	// IdentitySetting is the custom setting carrying the identity in every
 	// transaction; empty: none.
 	IdentitySetting string
+	// Pool is the default pool settings; PoolOverrides replace them per
+	// database.
+	Pool          PoolSettings
+	PoolOverrides map[string]PoolSettings
+	// SessionState is what transaction mode does with session state a
+	// client creates: SessionStatePin (default) or SessionStateRefuse.
+	SessionState string
+	// IdleTransactionTimeout ends a session idle inside a transaction;
+	// ClientIdleTimeout one idle outside. Zero: never.
+	IdleTransactionTimeout time.Duration
+	ClientIdleTimeout      time.Duration
+	// OnPin is called when a session is pinned (for metrics).
+	OnPin func()
+	// MaxClientConn caps client connections (53300 beyond); 1000 when zero.
+	MaxClientConn int
+	// MaxDBConnections caps backend connections over all pools; zero: none.
+	MaxDBConnections int
 }
+
+// What transaction mode does with session state (config pool.session_state).
+const (
+	SessionStatePin    = "pin"
+	SessionStateRefuse = "refuse"
+)
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
 var ErrServerClosed = errors.New("proxy: server closed")
@@ -64,6 +87,15 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	nextID atomic.Uint64
+	// dbConns counts backend connections for MaxDBConnections.
+	dbConns atomic.Int64
+	// maintDone closes when the pool maintenance goroutine has stopped.
+	maintDone chan struct{}
+	closeOnce sync.Once
+
+	// poolsMu guards pools.
+	poolsMu sync.Mutex
+	pools   map[poolKey]*pool
 
 	mu sync.Mutex
 	// listeners, sessions and closing are guarded by mu.
@@ -101,8 +133,15 @@ func New(opts Options) (*Server, error) {
 	default:
 		return nil, fmt.Errorf("proxy: unknown role mode %q", opts.RoleMode)
 	}
+	if opts.MaxClientConn == 0 {
+		opts.MaxClientConn = 1000
+	}
+	if opts.SessionState == "" {
+		opts.SessionState = SessionStatePin
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{
+	srv := &Server{
+		pools:     map[poolKey]*pool{},
 		opts:      opts,
 		log:       opts.Logger,
 		cancels:   newCancelRegistry(opts.Rand),
@@ -110,7 +149,90 @@ func New(opts Options) (*Server, error) {
 		cancel:    cancel,
 		listeners: map[net.Listener]struct{}{},
 		sessions:  map[*session]struct{}{},
-	}, nil
+	}
+	srv.maintDone = make(chan struct{})
+	go srv.maintain()
+	return srv, nil
+}
+
+// poolFor returns the pool for key, creating it on first use.
+func (s *Server) poolFor(key poolKey) *pool {
+	s.poolsMu.Lock()
+	defer s.poolsMu.Unlock()
+	if p, ok := s.pools[key]; ok {
+		return p
+	}
+	settings := s.opts.Pool
+	if o, ok := s.opts.PoolOverrides[key.database]; ok {
+		settings = o
+	}
+	p := newPool(key, settings, func(ctx context.Context) (*backend.Conn, error) {
+		if max := s.opts.MaxDBConnections; max > 0 {
+			if s.dbConns.Add(1) > int64(max) {
+				s.dbConns.Add(-1)
+				return nil, &backend.LoginError{SQLState: codeTooManyConnections,
+					ClientMessage: "pgshield: max_db_connections reached", Err: errors.New("max_db_connections reached")}
+			}
+		}
+		c, err := s.opts.Backend.Connect(ctx, key.database, key.role, nil)
+		if err != nil && s.opts.MaxDBConnections > 0 {
+			s.dbConns.Add(-1)
+		}
+		return c, err
+	}, s.opts.Now)
+	p.onClose = func() {
+		if s.opts.MaxDBConnections > 0 {
+			s.dbConns.Add(-1)
+		}
+	}
+	s.pools[key] = p
+	return p
+}
+
+// Pools reports every pool, for SHOW POOLS and metrics.
+func (s *Server) Pools() []PoolStats {
+	s.poolsMu.Lock()
+	defer s.poolsMu.Unlock()
+	out := make([]PoolStats, 0, len(s.pools))
+	for _, p := range s.pools {
+		out = append(out, p.stats())
+	}
+	return out
+}
+
+// maintain runs pool housekeeping every few seconds until Close. The
+// Server owns this goroutine; maintDone closes when it has stopped.
+func (s *Server) maintain() {
+	defer close(s.maintDone)
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.poolsMu.Lock()
+		pools := make([]*pool, 0, len(s.pools))
+		for _, p := range s.pools {
+			pools = append(pools, p)
+		}
+		s.poolsMu.Unlock()
+		for _, p := range pools {
+			p.maintain(s.ctx)
+		}
+	}
+}
+
+// closePools stops maintenance and closes every idle connection.
+func (s *Server) closePools() {
+	s.cancel()
+	<-s.maintDone
+	s.poolsMu.Lock()
+	defer s.poolsMu.Unlock()
+	for _, p := range s.pools {
+		p.close()
+	}
 }
 
 // Serve accepts connections on ln until Shutdown or Close, and returns
@@ -166,6 +288,11 @@ func (s *Server) newSession(raw net.Conn) *session {
 	if s.closing {
 		return nil
 	}
+	if len(s.sessions) >= s.opts.MaxClientConn {
+		fatal(codeTooManyConnections, "sorry, too many clients already (pgshield max_client_conn)").send(raw)
+		s.log.Warn("client refused", "reason", "too_many_connections", "client_addr", raw.RemoteAddr().String())
+		return nil
+	}
 	id := fmt.Sprintf("%08x", s.nextID.Add(1))
 	sess := &session{
 		srv: s,
@@ -218,7 +345,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
-		s.cancel()
+		s.closeOnce.Do(s.closePools)
 		return nil
 	case <-ctx.Done():
 	}
@@ -231,7 +358,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.closeAllRaw()
 		<-done
 	}
-	s.cancel()
+	s.closeOnce.Do(s.closePools)
 	return ctx.Err()
 }
 
@@ -239,9 +366,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Close() error {
 	s.stopAccepting()
 	s.terminateAll(fatal(codeAdminShutdown, "terminating connection because pgshield is shutting down"))
-	s.cancel()
 	s.closeAllRaw()
 	s.wg.Wait()
+	s.closeOnce.Do(s.closePools)
 	return nil
 }
 

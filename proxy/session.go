@@ -1,18 +1,15 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
 
-	"log/slog"
-
 	"github.com/pgshield/pgshield/auth"
-	"github.com/pgshield/pgshield/backend"
 	"github.com/pgshield/pgshield/tlsterm"
 )
 
@@ -27,55 +24,102 @@ type session struct {
 	peer   tlsterm.Peer
 	grant  *auth.Grant
 	key    cancelKey
+	pool   *pool
+	mode   string // PoolModeTransaction or PoolModeSession
+	start  time.Time
 
-	mu sync.Mutex
-	// backend is the server connection; set once logged in. Guarded by mu.
-	backend *backend.Conn
+	mu   sync.Mutex
+	cond *sync.Cond
+	// The fields below are guarded by mu.
+	//
+	// attached is the backend connection serving the session now, nil
+	// between transactions in transaction mode.
+	attached *backendConn
+	// queue holds what attached still has to answer, in order.
+	queue []expectation
+	// status is the transaction status of the last ReadyForQuery.
+	status byte
+	// pinned: the client holds session state that cannot move to another
+	// connection; it keeps its connection until it leaves. pinnedByClient
+	// is the client's part (pinned is also set while pgshield runs a
+	// standalone statement under a session-level role).
+	pinned, pinnedByClient bool
+	// view is the client's idea of the reported parameters.
+	view map[string]string
+	// stmts are the client's named prepared statements.
+	stmts map[string]stmtDef
+	// readers counts running backendReaders (0 or 1).
+	readers int
+	// sawFatal: the backend sent a FATAL error, which the client has.
+	sawFatal bool
 	// ended is set by the first end call; endErr is what the client is told
-	// (nil: nothing, the client left or said goodbye). Guarded by mu.
+	// (nil: nothing, the client left or said goodbye).
 	ended  bool
 	endErr *clientError
+}
+
+// stmtDef is a client's named statement, as it parsed it.
+type stmtDef struct {
+	query     string
+	paramOIDs []uint32
+	key       string
 }
 
 // run serves the session until it ends. It closes every connection it opened.
 func (s *session) run(ctx context.Context) {
 	defer s.raw.Close()
-	start := s.srv.opts.Now()
-	s.raw.SetDeadline(start.Add(s.srv.opts.StartupTimeout))
+	s.cond = sync.NewCond(&s.mu)
+	s.status = 'I'
+	s.stmts = map[string]stmtDef{}
+	s.start = s.srv.opts.Now()
+	s.raw.SetDeadline(s.start.Add(s.srv.opts.StartupTimeout))
 
 	ctx, cancel := context.WithTimeout(ctx, s.srv.opts.StartupTimeout)
 	fe, err := s.startup(ctx)
 	cancel()
 	if err != nil {
-		s.closeBackend()
+		s.end(nil)
+		s.waitReaders()
 		return
 	}
 	defer s.srv.cancels.unregister(s.key.pid)
 	s.raw.SetDeadline(time.Time{})
-	s.log.Info("session started", "user", s.grant.User, "database", s.grant.Database,
-		"backend_pid", s.backend.PID, "tls", tls.VersionName(s.peer.TLSVersion), "resumed", s.peer.Resumed)
+	s.log.Info("session started", "user", s.grant.User, "database", s.grant.Database, "role", s.grant.Rule.Role,
+		"pool_mode", s.mode, "tls", tls.VersionName(s.peer.TLSVersion), "resumed", s.peer.Resumed)
 	s.relay(fe)
-	s.log.Info("session ended", "duration", s.srv.opts.Now().Sub(start).Round(time.Millisecond))
+	s.log.Info("session ended", "duration", s.srv.opts.Now().Sub(s.start).Round(time.Millisecond))
 }
 
 // end records why the session ends and unblocks its goroutines; the first
-// reason wins. The backend reader then tells the client, if reason says so.
+// reason wins. A backend still attached is closed: it may be mid-transaction
+// or hold session state, and is never handed on.
 func (s *session) end(reason *clientError) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.endLocked(reason)
+}
+
+func (s *session) endLocked(reason *clientError) {
 	if s.ended {
-		s.mu.Unlock()
 		return
 	}
 	s.ended, s.endErr = true, reason
-	be := s.backend
-	s.mu.Unlock()
-	if be != nil {
-		be.Close()
+	if s.attached != nil {
+		s.attached.dirty = true
+		s.attached.Close() // the reader sees the error and discards it
 	} else {
+		// No reader will tell the client; do it here, bounded.
+		if reason != nil && s.client != nil {
+			s.client.SetWriteDeadline(time.Now().Add(2 * time.Second))
+			reason.send(s.client)
+		}
+		if s.client != nil {
+			s.client.Close()
+		}
 		s.raw.Close()
 	}
-	// Whatever still has to reach the client gets a bounded time to do it.
-	s.raw.SetWriteDeadline(s.srv.opts.Now().Add(2 * time.Second))
+	s.raw.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	s.cond.Broadcast()
 }
 
 func (s *session) endReason() *clientError {
@@ -84,43 +128,77 @@ func (s *session) endReason() *clientError {
 	return s.endErr
 }
 
-func (s *session) closeBackend() {
+// readerDone is called by a backendReader as it stops.
+func (s *session) readerDone() {
 	s.mu.Lock()
-	be := s.backend
+	s.readers--
 	s.mu.Unlock()
-	if be != nil {
-		be.Close()
-	}
+	s.cond.Broadcast()
 }
 
-// setBackend installs a logged-in backend, unless the session already ended.
-func (s *session) setBackend(be *backend.Conn) bool {
+// waitReaders waits until no backendReader runs.
+func (s *session) waitReaders() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ended {
-		return false
+	for s.readers > 0 {
+		s.cond.Wait()
 	}
-	s.backend = be
-	return true
+	s.mu.Unlock()
 }
 
-// cancelQuery forwards a client's CancelRequest to the backend serving it.
+// popLocked removes the first n expectations.
+func (s *session) popLocked(n int) {
+	s.queue = s.queue[n:]
+	if len(s.queue) == 0 {
+		s.queue = s.queue[:0:0]
+		s.cond.Broadcast()
+	}
+}
+
+// skipToSyncLocked drops the expectations the backend will skip after an
+// error in the extended protocol: everything before the next Sync.
+func (s *session) skipToSyncLocked() {
+	n := 0
+	for n < len(s.queue) && s.queue[n].msg != 'S' {
+		if s.queue[n].clientName != "" {
+			delete(s.stmts, s.queue[n].clientName)
+		}
+		if s.queue[n].forgetKey != "" && s.attached != nil {
+			s.attached.forget(s.queue[n].forgetKey)
+		}
+		n++
+	}
+	s.popLocked(n)
+}
+
+// releasableLocked reports whether the attached connection can go back to
+// the pool: transaction mode, nothing outstanding, not in a transaction,
+// no session state pinning it.
+func (s *session) releasableLocked() bool {
+	return s.mode == PoolModeTransaction && len(s.queue) == 0 && s.status == 'I' && !s.pinned && !s.ended
+}
+
+// detachLocked ends the attachment; the reader hands the connection back.
+func (s *session) detachLocked() {
+	s.attached = nil
+	s.cond.Broadcast()
+}
+
+// cancelQuery forwards a client's CancelRequest to the backend serving it
+// right now. The session lock is held while the cancel is sent, so the
+// connection cannot move to another client in the meantime.
 func (s *session) cancelQuery(ctx context.Context) {
 	s.mu.Lock()
-	be := s.backend
-	s.mu.Unlock()
-	if be == nil {
+	defer s.mu.Unlock()
+	bc := s.attached
+	if bc == nil || len(s.queue) == 0 {
+		s.log.Info("cancel request: nothing running")
 		return
 	}
-	if err := s.srv.opts.Backend.Cancel(ctx, be.PID, be.SecretKey); err != nil {
+	if err := s.srv.opts.Backend.Cancel(ctx, bc.PID, bc.SecretKey); err != nil {
 		s.log.Warn("cancel request failed", "err", err)
 		return
 	}
-	s.log.Info("query cancelled", "identity", s.peer.Identity, "backend_pid", be.PID)
+	s.log.Info("query cancelled", "backend_pid", bc.PID)
 }
-
-// newStartupReader returns the pre-TLS reader; small, because only startup
-// packets pass through it before TLS takes the raw connection over.
-func newStartupReader(c net.Conn) *bufio.Reader { return bufio.NewReaderSize(c, 512) }
 
 var errRefused = errors.New("refused")

@@ -1,10 +1,12 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -38,34 +40,69 @@ func (s *session) startup(ctx context.Context) (*pgproto3.Backend, error) {
 		return nil, s.refuse(reason, fatal(codeInvalidAuthorization, err.Error()), "user", params["user"], "database", params["database"])
 	}
 	s.grant = grant
-	loginAs := ""
+	return fe, s.open(ctx)
+}
+
+// open finds the session's pool, proves the database is reachable by
+// taking a connection from it, and greets the client with that
+// connection's parameters (its own startup parameters laid over them) and a
+// proxy-issued cancel key. In transaction mode the connection goes straight
+// back; in session mode the session keeps it.
+func (s *session) open(ctx context.Context) error {
+	key := poolKey{database: s.grant.Database}
 	if s.srv.opts.RoleMode == RoleModeLogin {
-		loginAs = grant.Rule.Role
+		key.role = s.grant.Rule.Role
 	}
-	be, err := s.srv.opts.Backend.Connect(ctx, grant.Database, loginAs, grant.Params)
+	s.pool = s.srv.poolFor(key)
+	s.mode = s.pool.settings.Mode
+	bc, err := s.pool.acquire(ctx)
 	if err != nil {
 		var le *backend.LoginError
 		ce := fatal(codeUnableToConnect, "pgshield cannot reach the database")
-		if errors.As(err, &le) {
+		switch {
+		case errors.As(err, &le):
 			ce = fatal(le.SQLState, le.ClientMessage)
+		case errors.Is(err, errPoolTimeout):
+			ce = fatal(codeTooManyConnections, "pgshield: no database connection became free in time (query_wait_timeout)")
 		}
-		s.log.Error("backend login failed", "identity", s.peer.Identity, "database", grant.Database, "err", err)
+		s.log.Error("backend login failed", "identity", s.peer.Identity, "database", s.grant.Database, "err", err)
 		ce.send(s.client)
-		return nil, err
+		return err
 	}
-	if !s.setBackend(be) {
-		be.Close()
-		return nil, errRefused
+	s.view = copyParams(bc.params)
+	for k, v := range s.grant.Params {
+		s.view[canonicalParam(k)] = v
 	}
 	if s.key, err = s.srv.cancels.register(s); err != nil {
+		s.pool.release(bc)
 		fatal(codeInternal, "pgshield could not start the session").send(s.client)
-		return nil, err
+		return err
 	}
-	if _, err := s.client.Write(s.greeting(be)); err != nil {
+	if _, err := s.client.Write(s.greeting()); err != nil {
+		s.pool.release(bc)
 		s.srv.cancels.unregister(s.key.pid)
-		return nil, fmt.Errorf("greet client: %w", err)
+		return fmt.Errorf("greet client: %w", err)
 	}
-	return fe, nil
+	if s.mode == PoolModeTransaction {
+		s.pool.release(bc)
+		return nil
+	}
+	s.mu.Lock()
+	bc.attachedTo = s.id
+	s.attached = bc
+	s.readers++
+	s.mu.Unlock()
+	go backendReader{s: s, bc: bc}.run()
+	if sync := (&clientPump{s: s}).paramSyncLocked(bc); sync != "" {
+		// Session mode: bring the connection to the client's parameters
+		// before its first statement.
+		p := &clientPump{s: s}
+		if err := p.sendOwn(expectation{msg: 'Q', own: true, onErr: injectFatal}, &pgproto3.Query{String: sync}); err != nil {
+			return err
+		}
+		return p.flush()
+	}
+	return nil
 }
 
 // negotiateTLS handles what a client may send before TLS: SSLRequest (answer
@@ -194,19 +231,23 @@ func (s *session) refusePlain(reason string, ce *clientError) error {
 	return errRefused
 }
 
-// greeting is what a client receives once logged in: AuthenticationOk, the
-// backend's parameters, pgshield's own cancel key, ReadyForQuery.
-func (s *session) greeting(be *backend.Conn) []byte {
+// greeting is what a client receives once logged in: AuthenticationOk, its
+// view of the parameters, pgshield's own cancel key, ReadyForQuery.
+func (s *session) greeting() []byte {
 	b, _ := (&pgproto3.AuthenticationOk{}).Encode(nil)
-	names := make([]string, 0, len(be.Params))
-	for k := range be.Params {
+	names := make([]string, 0, len(s.view))
+	for k := range s.view {
 		names = append(names, k)
 	}
 	sort.Strings(names)
 	for _, k := range names {
-		b, _ = (&pgproto3.ParameterStatus{Name: k, Value: be.Params[k]}).Encode(b)
+		b, _ = (&pgproto3.ParameterStatus{Name: k, Value: s.view[k]}).Encode(b)
 	}
 	b, _ = (&pgproto3.BackendKeyData{ProcessID: s.key.pid, SecretKey: s.key.secret[:]}).Encode(b)
 	b, _ = (&pgproto3.ReadyForQuery{TxStatus: 'I'}).Encode(b)
 	return b
 }
+
+// newStartupReader returns the pre-TLS reader; small, because only startup
+// packets pass through it before TLS takes the raw connection over.
+func newStartupReader(c net.Conn) *bufio.Reader { return bufio.NewReaderSize(c, 512) }
