@@ -216,3 +216,6 @@ func poolOverrides(p config.Pool) map[string]proxy.PoolSettings {
 	}
 	return out
 }
+
+// Server is the running proxy, for the admin console and tests.
+func (d *Daemon) Server() *proxy.Server { return d.server }

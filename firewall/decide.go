@@ -97,8 +97,12 @@ func (d *decision) statement(n *pg_query.Node) {
 		d.v.Session |= Unlisten
 	case *pg_query.Node_PrepareStmt:
 		d.v.Session |= SQLPrepare
+		d.reservedName(s.PrepareStmt.GetName())
+	case *pg_query.Node_ExecuteStmt:
+		d.reservedName(s.ExecuteStmt.GetName())
 	case *pg_query.Node_DeallocateStmt:
 		d.v.Session |= Deallocate
+		d.reservedName(s.DeallocateStmt.GetName())
 	case *pg_query.Node_VacuumStmt:
 		d.v.Standalone = d.v.Standalone || s.VacuumStmt.GetIsVacuumcmd()
 	case *pg_query.Node_IndexStmt:
@@ -117,6 +121,14 @@ func (d *decision) statement(n *pg_query.Node) {
 		*pg_query.Node_DropTableSpaceStmt, *pg_query.Node_CreateSubscriptionStmt,
 		*pg_query.Node_AlterSubscriptionStmt, *pg_query.Node_DropSubscriptionStmt:
 		d.v.Standalone = true
+	}
+}
+
+// reservedName denies statement names in pgshield's own namespace: its
+// enforcement statement and the connection names of clients' statements.
+func (d *decision) reservedName(name string) {
+	if strings.HasPrefix(strings.ToLower(name), "__pgshield") {
+		d.deny(RuleReservedName)
 	}
 }
 

@@ -121,3 +121,26 @@ func TestStandalone(t *testing.T) {
 		}
 	}
 }
+
+func TestReservedNames(t *testing.T) {
+	f, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{
+		"EXECUTE __pgshield_enforce3('admin', 'pgshield.identity', 'x')",
+		"execute __PGSHIELD_s1",
+		`EXECUTE "__pgshield_s1"`,
+		"EXPLAIN ANALYZE EXECUTE __pgshield_enforce1('x')",
+		"CREATE TABLE t AS EXECUTE __pgshield_enforce1('x')",
+		"DEALLOCATE __pgshield_enforce1",
+		"PREPARE __pgshield_x AS SELECT 1",
+	} {
+		if v := f.Check(sql); v.Allowed || v.Rule != RuleReservedName {
+			t.Errorf("%q: %+v", sql, v)
+		}
+	}
+	if v := f.Check("EXECUTE my_stmt(1)"); !v.Allowed {
+		t.Errorf("ordinary EXECUTE denied: %+v", v)
+	}
+}

@@ -41,7 +41,7 @@ func anywhereWords() []string {
 // families (dblink_exec, pg_advisory_lock_shared …) and pg_temp_N schemas.
 func wordPrefixes() []string {
 	return []string{"dblink", "pg_advisory", "pg_try_advisory", "query_to_xml",
-		"cursor_to_xml", "pg_temp"}
+		"cursor_to_xml", "pg_temp", "__pgshield"}
 }
 
 // lexicon is the pre-filter's word list. It is built once by New and only

@@ -32,7 +32,18 @@ const (
 	RuleTransactionControlMixed   = "transaction_control_mixed"
 	RuleTransactionChain          = "transaction_chain"
 	RuleUnparseable               = "unparseable"
+	RuleReservedName              = "reserved_name"
 )
+
+// Rules lists every rule id, for metrics that pre-create their series.
+func Rules() []string {
+	return []string{RuleSetRole, RuleResetAll, RuleSessionAuthorization, RuleIdentitySetting,
+		RuleStandardConformingStrings, RuleClientEncoding, RuleSetConfigRole, RuleSetConfigNonConstant,
+		RulePgSettingsWrite, RuleDynamicSQLFunction, RuleDeniedFunction, RuleFunctionReference, RuleDoBlock,
+		RuleCreateFunction, RuleAlterFunction, RulePrepareTransaction, RuleCopyProgram, RuleLoad, RuleAlterSystem,
+		RuleAlterRoleSet, RuleAlterDatabaseSet, RuleDiscardAll, RuleTransactionControlMixed, RuleTransactionChain,
+		RuleUnparseable, RuleReservedName}
+}
 
 // reason is the client-safe message for a rule. It never echoes any part of
 // the client's text, so it cannot be used to reflect content into logs.
@@ -88,6 +99,8 @@ func reason(rule string) string {
 		return "COMMIT/ROLLBACK AND CHAIN is not allowed through pgshield"
 	case RuleUnparseable:
 		return "statement could not be parsed by pgshield"
+	case RuleReservedName:
+		return "statement names starting with __pgshield are reserved"
 	}
 	return "statement is not allowed through pgshield"
 }

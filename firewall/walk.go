@@ -53,6 +53,8 @@ func (d *decision) visit(m proto.Message) {
 	switch x := m.(type) {
 	case *pg_query.FuncCall:
 		d.funcCall(x)
+	case *pg_query.ExecuteStmt: // also inside EXPLAIN and CREATE TABLE AS
+		d.reservedName(x.GetName())
 	case *pg_query.UpdateStmt:
 		d.settingsWrite(x.GetRelation())
 	case *pg_query.InsertStmt:

@@ -31,7 +31,13 @@ func (p *clientPump) attach() error {
 	s := p.s
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	s.mu.Lock()
+	s.waiting = true
+	s.mu.Unlock()
 	bc, err := s.pool.acquire(ctx)
+	s.mu.Lock()
+	s.waiting = false
+	s.mu.Unlock()
 	if err != nil {
 		return poolError(err)
 	}

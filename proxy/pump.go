@@ -41,6 +41,12 @@ type clientPump struct {
 	// resetAfter: this cycle runs under a session-level role (for a
 	// statement PostgreSQL refuses in a transaction); reset it after.
 	resetAfter bool
+	// deferred are named Parses of a cycle that so far holds nothing else,
+	// received with no connection attached: if a Sync follows, pgshield
+	// answers them itself and prepares the statements where they are first
+	// used, so a client preparing statements one by one (libpq's PQprepare)
+	// never waits for a connection it does not need.
+	deferred []*pgproto3.Parse
 }
 
 func newClientPump(s *session, fe *pgproto3.Backend) *clientPump {
@@ -101,6 +107,23 @@ func (p *clientPump) readError(err error) error {
 }
 
 func (p *clientPump) handle(msg pgproto3.FrontendMessage) error {
+	if len(p.deferred) > 0 {
+		switch m := msg.(type) {
+		case *pgproto3.Sync:
+			return p.answerDeferred()
+		case *pgproto3.Parse:
+			if m.Name != "" && !strings.HasPrefix(m.Name, reservedPrefix) {
+				break // may be deferred too
+			}
+			if err := p.undefer(); err != nil {
+				return err
+			}
+		default:
+			if err := p.undefer(); err != nil {
+				return err
+			}
+		}
+	}
 	switch m := msg.(type) {
 	case *pgproto3.Terminate:
 		return errTerminate
@@ -171,13 +194,42 @@ func (p *clientPump) query(m *pgproto3.Query) error {
 // for the session and given this connection's name.
 func (p *clientPump) parse(m *pgproto3.Parse) error {
 	if strings.HasPrefix(m.Name, reservedPrefix) {
-		return p.denyExtended(reservedVerdict())
+		return p.undeferThen(func() error { return p.denyExtended(reservedVerdict()) })
 	}
 	v, ok := p.check(m.Query, m.Name)
 	if !ok {
-		return p.denyExtended(v)
+		return p.undeferThen(func() error { return p.denyExtended(v) })
+	}
+	if v.Session != 0 || v.Standalone {
+		if err := p.undefer(); err != nil {
+			return err
+		}
 	}
 	if handled, err := p.sessionEffects(v, m.Query, false); handled || err != nil {
+		return err
+	}
+	s := p.s
+	if m.Name != "" {
+		s.mu.Lock()
+		_, exists := s.stmts[m.Name]
+		s.mu.Unlock()
+		if exists {
+			if err := p.undefer(); err != nil {
+				return err
+			}
+			return p.emulateError('P', "42P05", fmt.Sprintf("prepared statement %q already exists", m.Name))
+		}
+	}
+	if m.Name != "" && !v.Standalone && v.Session == 0 && (len(p.deferred) > 0 || !p.started && !p.isAttached()) {
+		def := stmtDef{query: m.Query, paramOIDs: m.ParameterOIDs, key: s.statementKey(m.Query, m.ParameterOIDs)}
+		s.mu.Lock()
+		s.stmts[m.Name] = def
+		s.mu.Unlock()
+		cp := *m
+		p.deferred = append(p.deferred, &cp)
+		return nil
+	}
+	if err := p.undefer(); err != nil {
 		return err
 	}
 	if v.Standalone && !p.started {
@@ -194,25 +246,80 @@ func (p *clientPump) parse(m *pgproto3.Parse) error {
 	if m.Name == "" {
 		return p.send([]expectation{{msg: 'P'}}, m)
 	}
-	s := p.s
-	s.mu.Lock()
-	_, exists := s.stmts[m.Name]
-	s.mu.Unlock()
-	if exists {
-		return p.emulateError('P', "42P05", fmt.Sprintf("prepared statement %q already exists", m.Name))
-	}
 	def := stmtDef{query: m.Query, paramOIDs: m.ParameterOIDs, key: s.statementKey(m.Query, m.ParameterOIDs)}
 	s.mu.Lock()
 	s.stmts[m.Name] = def
 	s.mu.Unlock()
-	// Always parse on the connection: the client expects its answer, and
-	// its errors, here.
+	return p.parseOnConn(m, def)
+}
+
+// parseOnConn sends a client's named Parse to the attached connection
+// under the connection's name for it. The parse always happens there: the
+// client expects its answer, and its errors, in this cycle.
+func (p *clientPump) parseOnConn(m *pgproto3.Parse, def stmtDef) error {
 	name, err := p.connStatementForParse(def)
 	if err != nil {
 		return err
 	}
 	return p.send([]expectation{{msg: 'P', clientName: m.Name, forgetKey: def.key}},
 		&pgproto3.Parse{Name: name, Query: m.Query, ParameterOIDs: m.ParameterOIDs})
+}
+
+func (p *clientPump) isAttached() bool {
+	p.s.mu.Lock()
+	defer p.s.mu.Unlock()
+	return p.s.attached != nil
+}
+
+// answerDeferred answers a cycle of deferred Parses and its Sync: a
+// ParseComplete each and ReadyForQuery. No reader runs (no connection is
+// attached), so the pump may write to the client itself.
+func (p *clientPump) answerDeferred() error {
+	p.s.waitReaders()
+	var b []byte
+	for range p.deferred {
+		b, _ = (&pgproto3.ParseComplete{}).Encode(b)
+	}
+	b, _ = (&pgproto3.ReadyForQuery{TxStatus: 'I'}).Encode(b)
+	p.deferred = p.deferred[:0]
+	p.started = false
+	if _, err := p.s.client.Write(b); err != nil {
+		return err
+	}
+	return nil
+}
+
+// undeferThen undefers, then runs fn.
+func (p *clientPump) undeferThen(fn func() error) error {
+	if err := p.undefer(); err != nil {
+		return err
+	}
+	return fn()
+}
+
+// undefer sends deferred Parses to a connection after all: the cycle
+// turned out to need one.
+func (p *clientPump) undefer() error {
+	if len(p.deferred) == 0 {
+		return nil
+	}
+	list := p.deferred
+	p.deferred = nil
+	if err := p.startCycle(); err != nil {
+		return err
+	}
+	for _, m := range list {
+		p.s.mu.Lock()
+		def, ok := p.s.stmts[m.Name]
+		p.s.mu.Unlock()
+		if !ok {
+			continue
+		}
+		if err := p.parseOnConn(m, def); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // connStatementForParse returns the connection's name for def, closing an

@@ -48,6 +48,8 @@ type session struct {
 	view map[string]string
 	// stmts are the client's named prepared statements.
 	stmts map[string]stmtDef
+	// waiting: the pump waits for a connection from the pool.
+	waiting bool
 	// readers counts running backendReaders (0 or 1).
 	readers int
 	// sawFatal: the backend sent a FATAL error, which the client has.
