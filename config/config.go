@@ -33,6 +33,9 @@ type Config struct {
 	Firewall Firewall `yaml:"firewall"`
 	// Pool configures backend connection pooling.
 	Pool Pool `yaml:"pool"`
+	// Audit configures the tamper-evident audit log; off when audit.dir is
+	// empty (the security report marks that down).
+	Audit Audit `yaml:"audit"`
 	// Client bounds what a client may send before and after start-up.
 	Client Client `yaml:"client"`
 	// ShutdownGrace is how long SIGTERM lets sessions finish before they are
@@ -103,6 +106,38 @@ type Identity struct {
 	Databases []string `yaml:"databases"`
 	// ReadOnly runs the identity's transactions read-only.
 	ReadOnly bool `yaml:"read_only"`
+}
+
+// Audit configures the hash-chained audit log.
+type Audit struct {
+	// Dir holds the log's segments and checkpoints. Empty: no audit log.
+	Dir string `yaml:"dir"`
+	// SigningKeyFile is the Ed25519 note key (pgshield audit keygen) that
+	// signs checkpoints; mode 0600. Required with dir.
+	SigningKeyFile string `yaml:"signing_key_file"`
+	// Mode is "batch" (default: written before the statement is forwarded,
+	// synced every few ms), "sync" (synced before forwarding; concurrent
+	// sessions share one sync) or "async".
+	Mode string `yaml:"mode"`
+	// FailOpen lets statements through when the log cannot be written. The
+	// default refuses them (58030) until it can; the security report marks
+	// fail_open down.
+	FailOpen bool `yaml:"fail_open"`
+	// Params is how bind parameter values are recorded: "hash" (default,
+	// SHA-256 of each value), "none" or "full".
+	Params string `yaml:"params"`
+	// MaxStatementBytes caps the recorded statement text (its full SHA-256
+	// is always recorded); 4096 when zero.
+	MaxStatementBytes int `yaml:"max_statement_bytes"`
+	// SegmentMaxBytes and SegmentMaxAge rotate segments; 64 MiB and 24h.
+	SegmentMaxBytes int64         `yaml:"segment_max_bytes"`
+	SegmentMaxAge   time.Duration `yaml:"segment_max_age"`
+	// CheckpointEvery records or CheckpointInterval, whichever first, a
+	// signed checkpoint is written; 1000 and 10s when zero.
+	CheckpointEvery    uint64        `yaml:"checkpoint_every"`
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	// Origin names the log in its checkpoints; "pgshield" when empty.
+	Origin string `yaml:"origin"`
 }
 
 // Pool configures backend connection pooling, with PgBouncer's meanings.
@@ -292,7 +327,7 @@ func (b Backend) IsUnixSocket() bool { return filepath.IsAbs(b.Host) }
 
 func (c *Config) resolvePaths() {
 	for _, p := range []*string{&c.TLS.CertFile, &c.TLS.KeyFile, &c.TLS.ClientCAFile, &c.TLS.CRLFile,
-		&c.Backend.PasswordFile, &c.Backend.TLSCAFile, &c.Backend.RolePasswordDir} {
+		&c.Backend.PasswordFile, &c.Backend.TLSCAFile, &c.Backend.RolePasswordDir, &c.Audit.Dir, &c.Audit.SigningKeyFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(c.dir, *p)
 		}

@@ -36,6 +36,7 @@ func (c *Config) Validate() error {
 	add(c.Backend.validate())
 	add(validateIdentities(c.Identities, c.RoleMode))
 	add(c.Pool.validate())
+	add(c.Audit.validate())
 	switch c.RoleMode {
 	case "set_local":
 	case "login":
@@ -217,6 +218,30 @@ func (p Pool) validate() error {
 	}
 	if p.IdleTransactionTimeout < 0 || p.ClientIdleTimeout < 0 {
 		errs = append(errs, fieldErr("pool", "idle timeouts must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+func (a Audit) validate() error {
+	if a.Dir == "" {
+		return nil
+	}
+	var errs []error
+	if a.SigningKeyFile == "" {
+		errs = append(errs, fieldErr("audit.signing_key_file", "required with audit.dir (create one with pgshield audit keygen)"))
+	}
+	switch a.Mode {
+	case "", "batch", "sync", "async":
+	default:
+		errs = append(errs, fieldErr("audit.mode", "%q is not batch, sync or async", a.Mode))
+	}
+	switch a.Params {
+	case "", "hash", "none", "full":
+	default:
+		errs = append(errs, fieldErr("audit.params", "%q is not hash, none or full", a.Params))
+	}
+	if a.MaxStatementBytes < 0 || a.SegmentMaxBytes < 0 || a.SegmentMaxAge < 0 || a.CheckpointInterval < 0 {
+		errs = append(errs, fieldErr("audit", "sizes and durations must be positive"))
 	}
 	return errors.Join(errs...)
 }

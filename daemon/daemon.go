@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
+	"github.com/pgshield/pgshield/audit"
 	"github.com/pgshield/pgshield/auth"
 	"github.com/pgshield/pgshield/backend"
 	"github.com/pgshield/pgshield/config"
@@ -25,6 +27,8 @@ type Daemon struct {
 	tls    *tlsterm.Terminator
 	server *proxy.Server
 	ln     net.Listener
+	// audit is the audit log, nil when off; closed after the server.
+	audit audit.Sink
 }
 
 // Options are what a Daemon takes besides its config.
@@ -84,8 +88,13 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	} else if cfg.RoleMode == proxy.RoleModeSetLocal {
 		log.Warn("the statement firewall is off: in set_local mode clients can leave their role (RESET ROLE)")
 	}
+	sink, err := openAudit(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := proxy.New(proxy.Options{
 		Firewall:               fw,
+		Audit:                  sink,
 		Pool:                   poolSettings(cfg.Pool.PoolSettings, cfg.Pool.PoolSettings),
 		PoolOverrides:          poolOverrides(cfg.Pool),
 		SessionState:           cfg.Pool.SessionState,
@@ -103,15 +112,22 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		MaxMessageBytes:        cfg.Client.MaxMessageBytes,
 	})
 	if err != nil {
+		if sink != nil {
+			sink.Close()
+		}
 		return nil, err
 	}
 	ln := opts.Listener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			srv.Close()
+			if sink != nil {
+				sink.Close()
+			}
 			return nil, fmt.Errorf("listen: %w", err)
 		}
 	}
-	return &Daemon{cfg: cfg, log: log, tls: term, server: srv, ln: ln}, nil
+	return &Daemon{cfg: cfg, log: log, tls: term, server: srv, ln: ln, audit: sink}, nil
 }
 
 // NewTerminator builds the client TLS terminator from cfg; `config check`
@@ -153,6 +169,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	select {
 	case err := <-errc:
 		d.server.Close()
+		d.closeAudit()
 		return err
 	case <-ctx.Done():
 	}
@@ -160,6 +177,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), d.cfg.ShutdownGrace)
 	defer cancel()
 	err := d.server.Shutdown(sctx)
+	d.closeAudit()
 	if serr := <-errc; serr != nil && !errors.Is(serr, proxy.ErrServerClosed) {
 		return serr
 	}
@@ -172,7 +190,55 @@ func (d *Daemon) Run(ctx context.Context) error {
 }
 
 // Close ends everything at once.
-func (d *Daemon) Close() error { return d.server.Close() }
+func (d *Daemon) Close() error {
+	err := d.server.Close()
+	d.closeAudit()
+	d.ln.Close()
+	return err
+}
+
+// closeAudit writes the final checkpoint.
+func (d *Daemon) closeAudit() {
+	if d.audit == nil {
+		return
+	}
+	if err := d.audit.Close(); err != nil {
+		d.log.Error("audit log close failed", "err", err)
+	}
+}
+
+// openAudit opens the audit log when configured; it verifies the tail of an
+// existing log and refuses to start on a corrupt one.
+func openAudit(cfg *config.Config, log *slog.Logger) (audit.Sink, error) {
+	a := cfg.Audit
+	if a.Dir == "" {
+		return nil, nil
+	}
+	key, err := audit.LoadSigningKey(a.SigningKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("audit.signing_key_file: %w", err)
+	}
+	host, _ := os.Hostname()
+	sink, err := audit.Open(context.Background(), audit.Options{
+		Dir:                a.Dir,
+		SigningKey:         key,
+		InstanceID:         fmt.Sprintf("%s/%d", host, os.Getpid()),
+		Origin:             a.Origin,
+		Durability:         audit.Durability(a.Mode),
+		MaxSegmentBytes:    a.SegmentMaxBytes,
+		MaxSegmentAge:      a.SegmentMaxAge,
+		CheckpointEvery:    a.CheckpointEvery,
+		CheckpointInterval: a.CheckpointInterval,
+		MaxStatementBytes:  a.MaxStatementBytes,
+		Params:             audit.ParamPolicy(a.Params),
+		FailOpen:           a.FailOpen,
+		Logger:             log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	return sink, nil
+}
 
 // DrainTimeout is a convenience for callers that wait for Run to return.
 func (d *Daemon) DrainTimeout() time.Duration { return d.cfg.ShutdownGrace + 10*time.Second }

@@ -1,5 +1,7 @@
 package proxy
 
+import "time"
+
 // expectation is one message pgshield sent to the backend whose answer has
 // not fully arrived. The session keeps them in order (the backend answers
 // in order), so the reader knows which message every response belongs to:
@@ -29,6 +31,12 @@ type expectation struct {
 	// clientName: the client's statement name created by this Parse; if it
 	// fails, the client has no such statement.
 	clientName string
+	// auditSeq links the statement's audit record to its outcome; zero:
+	// none. started is when it was sent; rows and sqlstate accumulate.
+	auditSeq uint64
+	started  time.Time
+	rows     int64
+	sqlstate string
 }
 
 // onInjectError says what an error answering pgshield's own message means.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/pgshield/pgshield/audit"
 	"github.com/pgshield/pgshield/firewall"
 )
 
@@ -47,10 +48,20 @@ type clientPump struct {
 	// used, so a client preparing statements one by one (libpq's PQprepare)
 	// never waits for a connection it does not need.
 	deferred []*pgproto3.Parse
+	// lastUnnamed is the unnamed statement's text and portals what each
+	// portal runs, for the audit log.
+	lastUnnamed string
+	portals     map[string]portalInfo
+}
+
+// portalInfo is what a Bind set up, for the audit record of its Execute.
+type portalInfo struct {
+	query  string
+	params [][]byte
 }
 
 func newClientPump(s *session, fe *pgproto3.Backend) *clientPump {
-	return &clientPump{s: s, fe: fe, fw: s.srv.opts.Firewall, buf: make([]byte, 0, 8<<10)}
+	return &clientPump{s: s, fe: fe, fw: s.srv.opts.Firewall, buf: make([]byte, 0, 8<<10), portals: map[string]portalInfo{}}
 }
 
 func (p *clientPump) pump() error {
@@ -143,7 +154,9 @@ func (p *clientPump) handle(msg pgproto3.FrontendMessage) error {
 	case *pgproto3.Query:
 		return p.query(m)
 	case *pgproto3.FunctionCall:
-		return p.denySimple(firewall.Verdict{Rule: "function_call", Reason: "the FunctionCall protocol message is not allowed through pgshield"})
+		v := firewall.Verdict{Rule: "function_call", Reason: "the FunctionCall protocol message is not allowed through pgshield"}
+		p.auditDenied(v, "function_call", "")
+		return p.denySimple(v)
 	case *pgproto3.Parse:
 		return p.parse(m)
 	case *pgproto3.Bind:
@@ -151,10 +164,7 @@ func (p *clientPump) handle(msg pgproto3.FrontendMessage) error {
 	case *pgproto3.Describe:
 		return p.describe(m)
 	case *pgproto3.Execute:
-		if err := p.startCycle(); err != nil {
-			return err
-		}
-		return p.send([]expectation{{msg: 'E'}}, m)
+		return p.execute(m)
 	case *pgproto3.Close:
 		return p.closeMsg(m)
 	default: // CopyData, CopyDone, CopyFail: part of a COPY already queued
@@ -172,22 +182,54 @@ func (p *clientPump) handle(msg pgproto3.FrontendMessage) error {
 	}
 }
 
+// execute records the statement a portal runs, with its parameters, and
+// sends the Execute.
+func (p *clientPump) execute(m *pgproto3.Execute) error {
+	if err := p.startCycle(); err != nil {
+		return err
+	}
+	e := expectation{msg: 'E'}
+	if p.s.srv.opts.Audit != nil {
+		info := p.portals[m.Portal]
+		seq, err := p.s.record(&audit.Record{Kind: audit.KindStatement, Action: "execute", Statement: info.query, Params: info.params})
+		if err != nil {
+			return p.denyExtendedWith(auditRefusal)
+		}
+		e.auditSeq, e.started = seq, p.now()
+	}
+	return p.send([]expectation{e}, m)
+}
+
 // query handles a simple Query.
 func (p *clientPump) query(m *pgproto3.Query) error {
 	v, ok := p.check(m.String, "")
 	if !ok {
+		p.auditDenied(v, "query", m.String)
 		return p.denySimple(v)
+	}
+	seq, err := p.s.record(&audit.Record{Kind: audit.KindStatement, Action: "query", Statement: m.String})
+	if err != nil {
+		return p.denySimpleWith(auditRefusal)
 	}
 	if handled, err := p.sessionEffects(v, m.String, true); handled || err != nil {
 		return err
 	}
+	e := expectation{msg: 'Q', auditSeq: seq, started: p.now()}
 	if v.Standalone && !p.started {
-		return p.standalone(m)
+		return p.standalone(m, e)
 	}
 	if err := p.startCycle(); err != nil {
 		return err
 	}
-	return p.boundary(expectation{msg: 'Q'}, m)
+	return p.boundary(e, m)
+}
+
+func (p *clientPump) now() time.Time { return p.s.srv.opts.Now() }
+
+// auditDenied records a statement the firewall refused. It runs nothing,
+// so a failing log does not change the outcome.
+func (p *clientPump) auditDenied(v firewall.Verdict, action, sql string) {
+	p.s.record(&audit.Record{Kind: audit.KindDenied, Action: action, Statement: sql, Reason: v.Rule, SQLState: firewall.DeniedSQLState})
 }
 
 // parse handles a Parse: unnamed statements pass; named ones are recorded
@@ -198,7 +240,14 @@ func (p *clientPump) parse(m *pgproto3.Parse) error {
 	}
 	v, ok := p.check(m.Query, m.Name)
 	if !ok {
+		p.auditDenied(v, "parse", m.Query)
 		return p.undeferThen(func() error { return p.denyExtended(v) })
+	}
+	if _, err := p.s.record(&audit.Record{Kind: audit.KindStatement, Action: "parse", Statement: m.Query}); err != nil {
+		return p.undeferThen(func() error { return p.denyExtendedWith(auditRefusal) })
+	}
+	if m.Name == "" {
+		p.lastUnnamed = m.Query
 	}
 	if v.Session != 0 || v.Standalone {
 		if err := p.undefer(); err != nil {
@@ -366,6 +415,21 @@ func (p *clientPump) bind(m *pgproto3.Bind) error {
 	}
 	if err := p.startCycle(); err != nil {
 		return err
+	}
+	if p.s.srv.opts.Audit != nil {
+		params := make([][]byte, len(m.Parameters))
+		for i, v := range m.Parameters {
+			if v != nil {
+				params[i] = append([]byte{}, v...)
+			}
+		}
+		query := p.lastUnnamed
+		if m.PreparedStatement != "" {
+			p.s.mu.Lock()
+			query = p.s.stmts[m.PreparedStatement].query
+			p.s.mu.Unlock()
+		}
+		p.portals[m.DestinationPortal] = portalInfo{query: query, params: params}
 	}
 	if m.PreparedStatement != "" {
 		name, err := p.mapStatement(m.PreparedStatement)
@@ -647,7 +711,7 @@ func (p *clientPump) enforce() error {
 // pipeline (VACUUM, CREATE INDEX CONCURRENTLY …) under a session-level
 // role that is reset right after it: a transaction-scoped role cannot
 // reach it.
-func (p *clientPump) standalone(m *pgproto3.Query) error {
+func (p *clientPump) standalone(m *pgproto3.Query, e expectation) error {
 	if p.s.grant.Rule.ReadOnly {
 		return p.denySimple(readOnlyVerdict())
 	}
@@ -655,7 +719,7 @@ func (p *clientPump) standalone(m *pgproto3.Query) error {
 		return err
 	}
 	p.resetAfter = true
-	return p.boundary(expectation{msg: 'Q'}, m)
+	return p.boundary(e, m)
 }
 
 // injectSession switches the session (not a transaction) to the identity's

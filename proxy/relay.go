@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/pgshield/pgshield/audit"
 	"github.com/pgshield/pgshield/pgwire"
 )
 
@@ -93,7 +94,10 @@ func (r backendReader) run() {
 	defer s.readerDone()
 	released := false
 	err := bc.fw.Forward(s.client, &backendWatch, func(typ byte, body []byte) (pgwire.Action, error) {
-		act, release, err := r.onMessage(typ, body)
+		act, release, outcome, err := r.onMessage(typ, body)
+		if outcome != nil {
+			s.record(outcome) // after the fact: a failure here loses no statement record
+		}
 		if err == errNeedSync {
 			// The backend skips the client's Query after pgshield's own
 			// statement failed; a Sync makes it answer.
@@ -125,10 +129,11 @@ func (r backendReader) run() {
 
 // onMessage decides one watched backend message. release: the connection
 // is idle and detached from the session; it goes back to the pool.
-func (r backendReader) onMessage(typ byte, body []byte) (pgwire.Action, bool, error) {
+// outcome, when set, is the audit record of a finished statement.
+func (r backendReader) onMessage(typ byte, body []byte) (pgwire.Action, bool, *audit.Record, error) {
 	s := r.s
 	if typ == 'S' {
-		return r.parameterStatus(body), false, nil
+		return r.parameterStatus(body), false, nil, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -137,17 +142,39 @@ func (r backendReader) onMessage(typ byte, body []byte) (pgwire.Action, bool, er
 	}
 	if len(s.queue) == 0 {
 		if typ == 'E' {
-			return pgwire.Action{}, false, nil // e.g. FATAL at server shutdown
+			return pgwire.Action{}, false, nil, nil // e.g. FATAL at server shutdown
 		}
-		return pgwire.Action{}, false, fmt.Errorf("%w: unexpected %q", errDesync, typ)
+		return pgwire.Action{}, false, nil, fmt.Errorf("%w: unexpected %q", errDesync, typ)
 	}
 	head := &s.queue[0]
+	var outcome *audit.Record
+	if head.auditSeq != 0 {
+		switch {
+		case typ == 'E':
+			if head.sqlstate == "" {
+				head.sqlstate = errorField(body, 'C')
+			}
+			if head.msg != 'Q' {
+				outcome = r.outcome(head)
+			}
+		case typ == 'C':
+			if n := commandRows(body); n > 0 {
+				head.rows += n
+			}
+			if head.msg == 'E' {
+				outcome = r.outcome(head)
+			}
+		case typ == 'Z' || (head.msg == 'E' && (typ == 's' || typ == 'I')):
+			outcome = r.outcome(head)
+		}
+	}
 	switch typ {
 	case 'E':
-		return r.errorResponse(head, body)
+		act, release, err := r.errorResponse(head, body)
+		return act, release, outcome, err
 	case 'Z':
 		if head.msg != 'S' && head.msg != 'Q' {
-			return pgwire.Action{}, false, fmt.Errorf("%w: ReadyForQuery answers %q", errDesync, head.msg)
+			return pgwire.Action{}, false, nil, fmt.Errorf("%w: ReadyForQuery answers %q", errDesync, head.msg)
 		}
 		own := head.own
 		s.popLocked(1)
@@ -158,11 +185,11 @@ func (r backendReader) onMessage(typ byte, body []byte) (pgwire.Action, bool, er
 		if release {
 			s.detachLocked()
 		}
-		return pgwire.Action{Drop: own}, release, nil
+		return pgwire.Action{Drop: own}, release, outcome, nil
 	}
 	done, fits := head.terminal(typ)
 	if !fits {
-		return pgwire.Action{}, false, fmt.Errorf("%w: %q answers %q", errDesync, typ, head.msg)
+		return pgwire.Action{}, false, nil, fmt.Errorf("%w: %q answers %q", errDesync, typ, head.msg)
 	}
 	act := pgwire.Action{Drop: head.own}
 	if typ == 'I' && head.replaceEmpty != nil {
@@ -171,7 +198,16 @@ func (r backendReader) onMessage(typ byte, body []byte) (pgwire.Action, bool, er
 	if done {
 		s.popLocked(1)
 	}
-	return act, false, nil
+	return act, false, outcome, nil
+}
+
+// outcome is the audit record that closes head's statement record.
+func (r backendReader) outcome(head *expectation) *audit.Record {
+	rows := head.rows
+	rec := &audit.Record{Kind: audit.KindOutcome, Ref: head.auditSeq, Rows: &rows, SQLState: head.sqlstate,
+		DurationUS: r.s.srv.opts.Now().Sub(head.started).Microseconds(), BackendPID: r.bc.PID}
+	head.auditSeq = 0 // one outcome per statement
+	return rec
 }
 
 // errorResponse handles an ErrorResponse answering head. In the extended

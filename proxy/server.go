@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pgshield/pgshield/audit"
 	"github.com/pgshield/pgshield/auth"
 	"github.com/pgshield/pgshield/backend"
 	"github.com/pgshield/pgshield/firewall"
@@ -61,6 +62,9 @@ type Options struct {
 	// ClientIdleTimeout one idle outside. Zero: never.
 	IdleTransactionTimeout time.Duration
 	ClientIdleTimeout      time.Duration
+	// Audit records every statement before it is forwarded, and sessions'
+	// connects, refusals and disconnects; nil: no audit log.
+	Audit audit.Sink
 	// OnPin is called when a session is pinned (for metrics).
 	OnPin func()
 	// MaxClientConn caps client connections (53300 beyond); 1000 when zero.

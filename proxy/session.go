@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pgshield/pgshield/audit"
 	"github.com/pgshield/pgshield/auth"
 	"github.com/pgshield/pgshield/tlsterm"
 )
@@ -89,7 +90,9 @@ func (s *session) run(ctx context.Context) {
 	s.log.Info("session started", "user", s.grant.User, "database", s.grant.Database, "role", s.grant.Rule.Role,
 		"pool_mode", s.mode, "tls", tls.VersionName(s.peer.TLSVersion), "resumed", s.peer.Resumed)
 	s.relay(fe)
-	s.log.Info("session ended", "duration", s.srv.opts.Now().Sub(s.start).Round(time.Millisecond))
+	d := s.srv.opts.Now().Sub(s.start)
+	s.record(&audit.Record{Kind: audit.KindDisconnect, DurationUS: d.Microseconds()})
+	s.log.Info("session ended", "duration", d.Round(time.Millisecond))
 }
 
 // end records why the session ends and unblocks its goroutines; the first

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/pgshield/pgshield/audit"
 	"github.com/pgshield/pgshield/auth"
 	"github.com/pgshield/pgshield/backend"
 	"github.com/pgshield/pgshield/pgwire"
@@ -83,6 +85,7 @@ func (s *session) open(ctx context.Context) error {
 		s.srv.cancels.unregister(s.key.pid)
 		return fmt.Errorf("greet client: %w", err)
 	}
+	s.record(&audit.Record{Kind: audit.KindConnect, Action: "tls " + tls.VersionName(s.peer.TLSVersion), BackendPID: bc.PID})
 	if s.mode == PoolModeTransaction {
 		s.pool.release(bc)
 		return nil
@@ -164,6 +167,8 @@ func (s *session) handshake(ctx context.Context, early []byte, direct bool) erro
 			reason, fp, msg = string(re.Reason), re.Fingerprint, re.ClientMessage()
 		}
 		s.log.Warn("client refused", "reason", reason, "fingerprint", fp, "direct_tls", direct, "err", err)
+		s.peer.Fingerprint = fp
+		s.record(&audit.Record{Kind: audit.KindAuthFailure, Reason: reason, SQLState: codeInvalidAuthorization})
 		if tc != nil {
 			fatal(codeInvalidAuthorization, msg).send(tc)
 			tc.Close()
@@ -220,6 +225,7 @@ func (s *session) handleCancel(ctx context.Context, payload []byte) {
 // refuse logs reason and sends ce over TLS.
 func (s *session) refuse(reason string, ce *clientError, attrs ...any) error {
 	s.log.Warn("client refused", append([]any{"reason", reason, "fingerprint", s.peer.Fingerprint, "message", ce.message}, attrs...)...)
+	s.record(&audit.Record{Kind: audit.KindAuthFailure, Reason: reason, SQLState: ce.code})
 	ce.send(s.client)
 	return errRefused
 }
@@ -227,6 +233,7 @@ func (s *session) refuse(reason string, ce *clientError, attrs ...any) error {
 // refusePlain logs reason and sends ce in plaintext, before TLS.
 func (s *session) refusePlain(reason string, ce *clientError) error {
 	s.log.Warn("client refused", "reason", reason, "message", ce.message)
+	s.record(&audit.Record{Kind: audit.KindAuthFailure, Reason: reason, SQLState: ce.code})
 	ce.send(s.raw)
 	return errRefused
 }

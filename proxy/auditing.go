@@ -1,0 +1,62 @@
+package proxy
+
+import (
+	"bytes"
+	"strconv"
+
+	"github.com/pgshield/pgshield/audit"
+)
+
+// codeAuditUnavailable: the audit log cannot be written, so statements are
+// refused (fail closed) until it can.
+const codeAuditUnavailable = "58030"
+
+// auditRefusal is what the client sees then.
+var auditRefusal = (&clientError{severity: "ERROR", code: codeAuditUnavailable,
+	message: "pgshield cannot write its audit log; the statement was not run"}).encode()
+
+// record appends r to the audit log with the session's fields filled in.
+// With no audit log it does nothing. The error is the log's: fail closed
+// unless the log is configured to fail open, in which case it returns nil.
+func (s *session) record(r *audit.Record) (uint64, error) {
+	sink := s.srv.opts.Audit
+	if sink == nil {
+		return 0, nil
+	}
+	r.Session = s.id
+	r.ClientAddr = s.raw.RemoteAddr().String()
+	r.Identity = s.peer.Identity
+	r.Fingerprint = s.peer.Fingerprint
+	if s.grant != nil {
+		r.Role = s.grant.Rule.Role
+		r.Database = s.grant.Database
+	}
+	if r.BackendPID == 0 {
+		s.mu.Lock()
+		if s.attached != nil {
+			r.BackendPID = s.attached.PID
+		}
+		s.mu.Unlock()
+	}
+	seq, err := sink.Append(s.srv.ctx, r)
+	if err != nil {
+		s.log.Error("audit log write failed; statement refused", "err", err)
+		return 0, err
+	}
+	return seq, nil
+}
+
+// commandRows returns the row count at the end of a CommandComplete tag
+// ("SELECT 5", "INSERT 0 3"), or -1.
+func commandRows(body []byte) int64 {
+	tag := bytes.TrimRight(body, "\x00")
+	i := bytes.LastIndexByte(tag, ' ')
+	if i < 0 {
+		return -1
+	}
+	n, err := strconv.ParseInt(string(tag[i+1:]), 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
+}
