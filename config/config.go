@@ -41,6 +41,11 @@ type Config struct {
 	// ShutdownGrace is how long SIGTERM lets sessions finish before they are
 	// closed with 57P01; 30s when zero.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// Admin lists the identities that may open the admin console (the
+	// virtual database "pgshield"). Empty: nobody.
+	Admin Admin `yaml:"admin"`
+	// Security sets the minimum security level and what happens below it.
+	Security Security `yaml:"security"`
 	// Log configures pgshield's own structured log.
 	Log Log `yaml:"log"`
 
@@ -106,6 +111,21 @@ type Identity struct {
 	Databases []string `yaml:"databases"`
 	// ReadOnly runs the identity's transactions read-only.
 	ReadOnly bool `yaml:"read_only"`
+}
+
+// Admin configures the admin console.
+type Admin struct {
+	// Identities may use the console (exact certificate identities).
+	Identities []string `yaml:"identities"`
+}
+
+// Security configures the start-up security report.
+type Security struct {
+	// MinimumLevel is maximum, high, moderate (default) or reduced.
+	MinimumLevel string `yaml:"minimum_level"`
+	// FallbackMode decides what happens below the minimum: strict (refuse
+	// to start), warn (default: start and warn) or permissive.
+	FallbackMode string `yaml:"fallback_mode"`
 }
 
 // Audit configures the hash-chained audit log.

@@ -37,6 +37,16 @@ func (c *Config) Validate() error {
 	add(validateIdentities(c.Identities, c.RoleMode))
 	add(c.Pool.validate())
 	add(c.Audit.validate())
+	switch c.Security.MinimumLevel {
+	case "", "maximum", "high", "moderate", "reduced":
+	default:
+		add(fieldErr("security.minimum_level", "%q is not maximum, high, moderate or reduced", c.Security.MinimumLevel))
+	}
+	switch c.Security.FallbackMode {
+	case "", "strict", "warn", "permissive":
+	default:
+		add(fieldErr("security.fallback_mode", "%q is not strict, warn or permissive", c.Security.FallbackMode))
+	}
 	switch c.RoleMode {
 	case "set_local":
 	case "login":

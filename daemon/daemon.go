@@ -5,11 +5,16 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
+	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgshield/pgshield/admin"
 	"github.com/pgshield/pgshield/audit"
 	"github.com/pgshield/pgshield/auth"
 	"github.com/pgshield/pgshield/backend"
@@ -29,12 +34,26 @@ type Daemon struct {
 	ln     net.Listener
 	// audit is the audit log, nil when off; closed after the server.
 	audit audit.Sink
+	// stop ends Run (the admin console's SHUTDOWN); set by Run.
+	stopMu sync.Mutex
+	stopFn context.CancelFunc
+}
+
+// stop ends Run as SIGTERM would.
+func (d *Daemon) stop() {
+	d.stopMu.Lock()
+	defer d.stopMu.Unlock()
+	if d.stopFn != nil {
+		d.stopFn()
+	}
 }
 
 // Options are what a Daemon takes besides its config.
 type Options struct {
 	// Logger receives pgshield's log; discarded when nil.
 	Logger *slog.Logger
+	// Report receives the security report at start; nil: not printed.
+	Report io.Writer
 	// Listener, when set, is used instead of listening on cfg.Listen.
 	Listener net.Listener
 }
@@ -92,7 +111,12 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	d := &Daemon{cfg: cfg, log: log, tls: term}
 	srv, err := proxy.New(proxy.Options{
+		AdminIdentities: cfg.Admin.Identities,
+		Admin: func(ctx context.Context, fe *pgproto3.Backend, w io.Writer, identity string) error {
+			return admin.New(admin.Options{Backend: controller{d}, Logger: log}).Serve(ctx, fe, w, identity)
+		},
 		Firewall:               fw,
 		Audit:                  sink,
 		Pool:                   poolSettings(cfg.Pool.PoolSettings, cfg.Pool.PoolSettings),
@@ -127,7 +151,14 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 			return nil, fmt.Errorf("listen: %w", err)
 		}
 	}
-	return &Daemon{cfg: cfg, log: log, tls: term, server: srv, ln: ln, audit: sink}, nil
+	d.server, d.ln, d.audit = srv, ln, sink
+	if opts.Report != nil {
+		if err := d.reportSecurity(opts.Report); err != nil {
+			d.Close()
+			return nil, err
+		}
+	}
+	return d, nil
 }
 
 // NewTerminator builds the client TLS terminator from cfg; `config check`
@@ -162,6 +193,11 @@ func (d *Daemon) Reload() error { return d.tls.Reload() }
 // Run serves until ctx ends, then stops accepting, lets sessions finish for
 // the configured grace period and ends the rest with 57P01.
 func (d *Daemon) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d.stopMu.Lock()
+	d.stopFn = cancel
+	d.stopMu.Unlock()
 	errc := make(chan error, 1)
 	go func() { errc <- d.server.Serve(d.ln) }()
 	d.log.Info("pgshield listening", "addr", d.ln.Addr().String(), "backend", d.cfg.Backend.Host,

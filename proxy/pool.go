@@ -129,8 +129,26 @@ type pool struct {
 	closed   bool
 	// busy are the attached connections, for SHOW SERVERS.
 	busy map[*backendConn]struct{}
-	// counters for SHOW POOLS/STATS.
+	// maxWait is the longest wait for a connection, for SHOW POOLS.
 	maxWait time.Duration
+	// paused: PAUSE is in force; acquire waits. resumed closes on RESUME.
+	paused  bool
+	resumed chan struct{}
+	// counters are the pool's totals, for SHOW STATS.
+	counters poolCounters
+}
+
+// setPaused switches PAUSE on or off.
+func (p *pool) setPaused(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case on && !p.paused:
+		p.paused, p.resumed = true, make(chan struct{})
+	case !on && p.paused:
+		p.paused = false
+		close(p.resumed)
+	}
 }
 
 func newPool(key poolKey, settings PoolSettings, connect func(ctx context.Context) (*backend.Conn, error), now func() time.Time) *pool {
@@ -150,6 +168,16 @@ func (p *pool) acquire(ctx context.Context) (*backendConn, error) {
 		if p.closed {
 			p.mu.Unlock()
 			return nil, errors.New("pool closed")
+		}
+		if p.paused {
+			resumed := p.resumed
+			p.mu.Unlock()
+			select {
+			case <-resumed:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
 		}
 		if n := len(p.idle); n > 0 {
 			bc := p.idle[n-1]

@@ -513,6 +513,9 @@ func (p *clientPump) check(sql, name string) (firewall.Verdict, bool) {
 	}
 	if !v.Allowed {
 		p.s.log.Warn("statement denied", "rule", v.Rule, "role", p.s.grant.Rule.Role)
+		p.s.pool.counters.denied.Add(1)
+	} else {
+		p.s.pool.counters.statements.Add(1)
 	}
 	return v, v.Allowed
 }

@@ -179,6 +179,9 @@ func (r backendReader) onMessage(typ byte, body []byte) (pgwire.Action, bool, *a
 		own := head.own
 		s.popLocked(1)
 		if len(body) == 1 {
+			if !own && body[0] == 'I' { // a transaction ended, implicit or explicit
+				s.pool.counters.transactions.Add(1)
+			}
 			s.status = body[0]
 		}
 		release := s.releasableLocked()

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgproto3"
+
 	"github.com/pgshield/pgshield/audit"
 	"github.com/pgshield/pgshield/auth"
 	"github.com/pgshield/pgshield/backend"
@@ -67,11 +69,18 @@ type Options struct {
 	Audit audit.Sink
 	// OnPin is called when a session is pinned (for metrics).
 	OnPin func()
+	// AdminIdentities may open the virtual database AdminDatabase, whose
+	// sessions Admin serves. Any other identity gets 42501 there.
+	AdminIdentities []string
+	Admin           func(ctx context.Context, fe *pgproto3.Backend, w io.Writer, identity string) error
 	// MaxClientConn caps client connections (53300 beyond); 1000 when zero.
 	MaxClientConn int
 	// MaxDBConnections caps backend connections over all pools; zero: none.
 	MaxDBConnections int
 }
+
+// AdminDatabase is the virtual database of the admin console.
+const AdminDatabase = "pgshield"
 
 // What transaction mode does with session state (config pool.session_state).
 const (

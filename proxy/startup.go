@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
@@ -31,6 +33,9 @@ func (s *session) startup(ctx context.Context) (*pgproto3.Backend, error) {
 	params, err := s.receiveStartup(ctx, fe)
 	if err != nil {
 		return nil, err
+	}
+	if params["database"] == AdminDatabase {
+		return nil, s.admin(ctx, fe, params)
 	}
 	grant, err := s.srv.opts.Auth.Authorize(auth.Request{Identity: s.peer.Identity, Params: params})
 	if err != nil {
@@ -106,6 +111,31 @@ func (s *session) open(ctx context.Context) error {
 		return p.flush()
 	}
 	return nil
+}
+
+// admin serves the admin console to an admin identity; anyone else gets
+// 42501. It returns errRefused so the caller ends the session after it.
+func (s *session) admin(ctx context.Context, fe *pgproto3.Backend, params map[string]string) error {
+	if s.srv.opts.Admin == nil || !slices.Contains(s.srv.opts.AdminIdentities, s.peer.Identity) || params["user"] != s.peer.Identity {
+		return s.refuse("not_admin", fatal(codeInsufficientPrivilege, "only admin identities may use the pgshield console"))
+	}
+	s.raw.SetDeadline(time.Time{})
+	s.view = map[string]string{"server_version": "pgshield", "client_encoding": "UTF8", "DateStyle": "ISO, MDY",
+		"standard_conforming_strings": "on", "integer_datetimes": "on"}
+	var err error
+	if s.key, err = s.srv.cancels.register(s); err != nil {
+		return err
+	}
+	defer s.srv.cancels.unregister(s.key.pid)
+	if _, err := s.client.Write(s.greeting()); err != nil {
+		return err
+	}
+	s.log.Info("admin console session", "user", params["user"])
+	s.record(&audit.Record{Kind: audit.KindAdmin, Action: "console"})
+	if err := s.srv.opts.Admin(s.srv.ctx, fe, s.client, s.peer.Identity); err != nil {
+		s.log.Info("admin console ended", "err", err)
+	}
+	return errRefused
 }
 
 // negotiateTLS handles what a client may send before TLS: SSLRequest (answer

@@ -93,7 +93,8 @@ func TestDemo(t *testing.T) {
 	for _, k := range []string{"PGSHIELD_CONFIG", "PGSHIELD_HOST", "PGSHIELD_PORT", "PGSHIELD_DB", "PGSHIELD_CA",
 		"PGSHIELD_CERT_APP", "PGSHIELD_KEY_APP", "PGSHIELD_CERT_ANALYST", "PGSHIELD_KEY_ANALYST",
 		"BACKEND_SOCKET_DIR", "BACKEND_PORT", "BACKEND_DB", "BACKEND_SUPERUSER", "BACKEND_SUPERUSER_PASSWORD_FILE",
-		"PGSHIELD_ROLE_APP", "PGSHIELD_ROLE_ANALYST", "PGSHIELD_AUTHENTICATOR"} {
+		"PGSHIELD_ROLE_APP", "PGSHIELD_ROLE_ANALYST", "PGSHIELD_AUTHENTICATOR",
+		"PGSHIELD_CERT_ADMIN", "PGSHIELD_KEY_ADMIN", "PGSHIELD_POOL_SIZE", "PGSHIELD_AUDIT_DIR", "PGSHIELD_AUDIT_PUBKEY"} {
 		if vars[k] == "" {
 			t.Errorf("demo.env lacks %s", k)
 		}
@@ -125,8 +126,14 @@ func TestDemo(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if strings.Count(stdout.String(), "psql \"host=") != 2 {
+	if strings.Count(stdout.String(), "psql \"host=") != 3 {
 		t.Fatalf("want a psql command per identity:\n%s", stdout.String())
+	}
+	// The admin console answers the admin identity.
+	adminDSN := strings.NewReplacer(vars["PGSHIELD_CERT_APP"], vars["PGSHIELD_CERT_ADMIN"], vars["PGSHIELD_KEY_APP"], vars["PGSHIELD_KEY_ADMIN"],
+		"user=app", "user=admin", "dbname="+vars["PGSHIELD_DB"], "dbname=pgshield").Replace(dsn)
+	if out, err := exec.Command("psql", "-X", "-A", "-t", "-d", adminDSN, "-c", "SHOW POOLS").CombinedOutput(); err != nil || !strings.Contains(string(out), "appdb") {
+		t.Fatalf("SHOW POOLS: %v %s", err, out)
 	}
 	// config check accepts the config the demo wrote.
 	if out, err := exec.Command(binary, "config", "check", "--config", vars["PGSHIELD_CONFIG"]).CombinedOutput(); err != nil {
@@ -148,6 +155,10 @@ func TestDemo(t *testing.T) {
 	}
 	if _, err := os.Stat(envFile); !os.IsNotExist(err) {
 		t.Errorf("demo.env left behind after stop")
+	}
+	// The demo's audit log verifies after a clean stop.
+	if out, err := exec.Command(binary, "audit", "verify", "--dir", vars["PGSHIELD_AUDIT_DIR"], "--pubkey", vars["PGSHIELD_AUDIT_PUBKEY"]).CombinedOutput(); err != nil {
+		t.Errorf("audit verify: %v\n%s", err, out)
 	}
 	pw, _ := os.ReadFile(filepath.Join(dir, "secrets", "backend.pw"))
 	if s := strings.TrimSpace(string(pw)); s == "" || strings.Contains(stdout.String()+stderr.String(), s) {
