@@ -176,4 +176,3 @@ func (d *Daemon) reportSecurity(w interface{ Write([]byte) (int, error) }) error
 	}
 	return security.Enforce(r, minimum, mode)
 }
-
