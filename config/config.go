@@ -41,6 +41,10 @@ type Config struct {
 	// ShutdownGrace is how long SIGTERM lets sessions finish before they are
 	// closed with 57P01; 30s when zero.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// Credentials keeps the backend login credentials in pgshield's
+	// encrypted store and rotates them; off when credentials.store_file is
+	// empty (backend.password_file or password_env is used instead).
+	Credentials Credentials `yaml:"credentials"`
 	// Admin lists the identities that may open the admin console (the
 	// virtual database "pgshield"). Empty: nobody.
 	Admin Admin `yaml:"admin"`
@@ -111,6 +115,37 @@ type Identity struct {
 	Databases []string `yaml:"databases"`
 	// ReadOnly runs the identity's transactions read-only.
 	ReadOnly bool `yaml:"read_only"`
+}
+
+// Credentials configures the encrypted credential store and rotation. The
+// store holds the passwords of backend.login_role's two alternating logins,
+// <login_role>_a and <login_role>_b (pgshield creds init creates them).
+type Credentials struct {
+	// StoreFile is the encrypted store. Empty: the store is off.
+	StoreFile string `yaml:"store_file"`
+	// IdentityKeyFile is the node's Ed25519 identity key the store key is
+	// derived from; created 0600 on first use, refused when group or world
+	// readable. Default: secrets/node.key beside the config.
+	IdentityKeyFile string `yaml:"identity_key_file"`
+	// Method is hybrid (default), x25519 or hkdf.
+	Method string `yaml:"method"`
+	// RotationInterval between scheduled rotations; 168h when zero.
+	RotationInterval time.Duration `yaml:"rotation_interval"`
+	// Rotate turns scheduled rotation on (needs an admin DSN).
+	Rotate bool `yaml:"rotate"`
+	// GracePeriod lets sessions on the old login drain; 5m when zero.
+	GracePeriod time.Duration `yaml:"grace_period"`
+	// TerminateAfterGrace ends old-login sessions still open after the
+	// grace period (and max wait) instead of waiting for them.
+	TerminateAfterGrace bool `yaml:"terminate_after_grace"`
+	// PasswordHexChars is the length of generated passwords: 64 (256 bits)
+	// by default, never below 32.
+	PasswordHexChars int `yaml:"password_hex_chars"`
+	// AdminDSNEnv or AdminDSNFile give the connection (a CREATEROLE role,
+	// not the logins themselves) that changes the logins' passwords. Never a
+	// flag or an inline value.
+	AdminDSNEnv  string `yaml:"admin_dsn_env"`
+	AdminDSNFile string `yaml:"admin_dsn_file"`
 }
 
 // Admin configures the admin console.
@@ -319,6 +354,9 @@ func (c *Config) applyDefaults() {
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = 30 * time.Second
 	}
+	if c.Credentials.StoreFile != "" && c.Credentials.IdentityKeyFile == "" {
+		c.Credentials.IdentityKeyFile = filepath.Join("secrets", "node.key")
+	}
 	if c.Pool.Mode == "" {
 		c.Pool.Mode = "transaction"
 	}
@@ -347,7 +385,8 @@ func (b Backend) IsUnixSocket() bool { return filepath.IsAbs(b.Host) }
 
 func (c *Config) resolvePaths() {
 	for _, p := range []*string{&c.TLS.CertFile, &c.TLS.KeyFile, &c.TLS.ClientCAFile, &c.TLS.CRLFile,
-		&c.Backend.PasswordFile, &c.Backend.TLSCAFile, &c.Backend.RolePasswordDir, &c.Audit.Dir, &c.Audit.SigningKeyFile} {
+		&c.Backend.PasswordFile, &c.Backend.TLSCAFile, &c.Backend.RolePasswordDir, &c.Audit.Dir, &c.Audit.SigningKeyFile,
+		&c.Credentials.StoreFile, &c.Credentials.IdentityKeyFile, &c.Credentials.AdminDSNFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(c.dir, *p)
 		}
@@ -391,4 +430,24 @@ func (c *Config) RolePassword(role string) (string, error) {
 		return "", fmt.Errorf("backend.role_password_dir: %s is empty", path)
 	}
 	return pw, nil
+}
+
+// AdminDSN reads the credential rotation admin DSN from its variable or file.
+func (c *Config) AdminDSN() (string, error) {
+	cr := c.Credentials
+	switch {
+	case cr.AdminDSNFile != "":
+		data, err := os.ReadFile(cr.AdminDSNFile)
+		if err != nil {
+			return "", fmt.Errorf("credentials.admin_dsn_file: %w", err)
+		}
+		return strings.TrimSpace(string(data)), nil
+	case cr.AdminDSNEnv != "":
+		v := os.Getenv(cr.AdminDSNEnv)
+		if v == "" {
+			return "", fmt.Errorf("credentials.admin_dsn_env: variable %s is not set", cr.AdminDSNEnv)
+		}
+		return v, nil
+	}
+	return "", fmt.Errorf("credentials: set admin_dsn_env or admin_dsn_file")
 }

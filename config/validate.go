@@ -37,6 +37,7 @@ func (c *Config) Validate() error {
 	add(validateIdentities(c.Identities, c.RoleMode))
 	add(c.Pool.validate())
 	add(c.Audit.validate())
+	add(c.validateCredentials())
 	switch c.Security.MinimumLevel {
 	case "", "maximum", "high", "moderate", "reduced":
 	default:
@@ -119,8 +120,8 @@ func (b Backend) validate() error {
 	if b.LoginRole == "" {
 		errs = append(errs, fieldErr("backend.login_role", "required"))
 	}
-	if (b.PasswordFile == "") == (b.PasswordEnv == "") {
-		errs = append(errs, fieldErr("backend.password_file", "set exactly one of backend.password_file and backend.password_env (secrets are never inline)"))
+	if b.PasswordFile != "" && b.PasswordEnv != "" {
+		errs = append(errs, fieldErr("backend.password_file", "set only one of backend.password_file and backend.password_env"))
 	}
 	switch b.TLSMode {
 	case "disable":
@@ -252,6 +253,36 @@ func (a Audit) validate() error {
 	}
 	if a.MaxStatementBytes < 0 || a.SegmentMaxBytes < 0 || a.SegmentMaxAge < 0 || a.CheckpointInterval < 0 {
 		errs = append(errs, fieldErr("audit", "sizes and durations must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) validateCredentials() error {
+	cr := c.Credentials
+	hasPassword := c.Backend.PasswordFile != "" || c.Backend.PasswordEnv != ""
+	if cr.StoreFile == "" {
+		if !hasPassword && c.RoleMode == "set_local" {
+			return fieldErr("backend.password_file", "set backend.password_file, backend.password_env or credentials.store_file (secrets are never inline)")
+		}
+		return nil
+	}
+	var errs []error
+	if hasPassword {
+		errs = append(errs, fieldErr("credentials.store_file", "the credential store replaces backend.password_file/password_env: set one or the other"))
+	}
+	switch cr.Method {
+	case "", "hybrid", "x25519", "hkdf":
+	default:
+		errs = append(errs, fieldErr("credentials.method", "%q is not hybrid, x25519 or hkdf", cr.Method))
+	}
+	if cr.PasswordHexChars != 0 && cr.PasswordHexChars < 32 {
+		errs = append(errs, fieldErr("credentials.password_hex_chars", "%d is below 32", cr.PasswordHexChars))
+	}
+	if cr.Rotate && cr.AdminDSNEnv == "" && cr.AdminDSNFile == "" {
+		errs = append(errs, fieldErr("credentials.admin_dsn_env", "rotation needs admin_dsn_env or admin_dsn_file"))
+	}
+	if cr.RotationInterval < 0 || cr.GracePeriod < 0 {
+		errs = append(errs, fieldErr("credentials", "durations must be positive"))
 	}
 	return errors.Join(errs...)
 }

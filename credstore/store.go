@@ -254,3 +254,28 @@ func (s *fileStore) GoString() string { return s.String() }
 
 // Format makes every fmt verb print String.
 func (s *fileStore) Format(f fmt.State, _ rune) { io.WriteString(f, s.String()) }
+
+// ReadState decrypts the store at path without taking its lock, for a
+// reader such as `pgshield creds status` while pgshield runs: writes are
+// atomic renames, so the file read is always one whole version.
+func ReadState(path string, key ed25519.PrivateKey) (State, error) {
+	keys, err := newKeySet(key)
+	if err != nil {
+		return State{}, fmt.Errorf("credstore: %w", err)
+	}
+	defer keys.wipe()
+	data, err := readStoreFile(path)
+	if err != nil {
+		return State{}, err
+	}
+	plain, _, err := keys.open(path, data)
+	if err != nil {
+		return State{}, err
+	}
+	defer clear(plain)
+	st, err := unmarshalState(plain)
+	if err != nil {
+		return State{}, &storeError{path: path, kind: ErrCorrupted, detail: "is corrupted (its decrypted content is not valid JSON)"}
+	}
+	return st, nil
+}

@@ -364,3 +364,31 @@ func TestConcurrentUpdate(t *testing.T) {
 		t.Fatalf("reloaded version %d, %d credentials", got.Version, len(got.Credentials))
 	}
 }
+
+func TestReadStateWhileLocked(t *testing.T) {
+	dir := t.TempDir()
+	_, key, _ := ed25519.GenerateKey(nil)
+	path := filepath.Join(dir, "db.enc")
+	st, err := Open(Options{Path: path, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Update(context.Background(), func(s *State) error {
+		s.Put(NewCredential("login_a", 1, strings.Repeat("ab", 32), time.Now()))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadState(path, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Credentials) != 1 || got.Credentials[0].Login != "login_a" {
+		t.Fatalf("ReadState: %v", got)
+	}
+	_, other, _ := ed25519.GenerateKey(nil)
+	if _, err := ReadState(path, other); !errors.Is(err, ErrWrongKey) {
+		t.Fatalf("other key: %v", err)
+	}
+}

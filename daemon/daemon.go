@@ -19,6 +19,7 @@ import (
 	"github.com/pgshield/pgshield/auth"
 	"github.com/pgshield/pgshield/backend"
 	"github.com/pgshield/pgshield/config"
+	"github.com/pgshield/pgshield/credrotate"
 	"github.com/pgshield/pgshield/firewall"
 	"github.com/pgshield/pgshield/proxy"
 	"github.com/pgshield/pgshield/rolemap"
@@ -34,6 +35,8 @@ type Daemon struct {
 	ln     net.Listener
 	// audit is the audit log, nil when off; closed after the server.
 	audit audit.Sink
+	// creds is the credential store, nil when off.
+	creds *creds
 	// stop ends Run (the admin console's SHUTDOWN); set by Run.
 	stopMu sync.Mutex
 	stopFn context.CancelFunc
@@ -74,9 +77,12 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		return nil, fmt.Errorf("identities: %w", err)
 	}
 	// Read the password once now so a missing secret fails at start.
-	if _, err := cfg.BackendPassword(); err != nil {
-		return nil, err
+	if cfg.Credentials.StoreFile == "" && cfg.RoleMode == proxy.RoleModeSetLocal {
+		if _, err := cfg.BackendPassword(); err != nil {
+			return nil, err
+		}
 	}
+	d := &Daemon{cfg: cfg, log: log, tls: term}
 	conn, err := backend.New(backend.Options{
 		Host:           cfg.Backend.Host,
 		Port:           cfg.Backend.Port,
@@ -88,6 +94,9 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 			if role != "" {
 				pw, err := cfg.RolePassword(role)
 				return role, pw, err
+			}
+			if d.creds != nil {
+				return d.creds.active()
 			}
 			pw, err := cfg.BackendPassword()
 			return cfg.Backend.LoginRole, pw, err
@@ -111,7 +120,19 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: log, tls: term}
+	if cfg.Credentials.StoreFile != "" {
+		retire := func() {
+			if srv := d.server; srv != nil {
+				srv.RetireConnections()
+			}
+		}
+		if d.creds, err = openCredentials(context.Background(), cfg, log, sink, true, retire); err != nil {
+			if sink != nil {
+				sink.Close()
+			}
+			return nil, err
+		}
+	}
 	srv, err := proxy.New(proxy.Options{
 		AdminIdentities: cfg.Admin.Identities,
 		Admin: func(ctx context.Context, fe *pgproto3.Backend, w io.Writer, identity string) error {
@@ -200,6 +221,23 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.stopMu.Unlock()
 	errc := make(chan error, 1)
 	go func() { errc <- d.server.Serve(d.ln) }()
+	if d.creds != nil && d.creds.rot != nil && d.cfg.Credentials.Rotate {
+		sched, err := credrotate.NewScheduler(credrotate.SchedulerOptions{Rotator: d.creds.rot,
+			Interval: d.cfg.Credentials.RotationInterval, Logger: d.log})
+		if err != nil {
+			return err
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			sched.Run(ctx)
+		}()
+		defer func() {
+			sched.Close()
+			<-done
+		}()
+		d.log.Info("credential rotation scheduled", "interval", d.cfg.Credentials.RotationInterval)
+	}
 	d.log.Info("pgshield listening", "addr", d.ln.Addr().String(), "backend", d.cfg.Backend.Host,
 		"identities", len(d.cfg.Identities), "tls_min", d.cfg.TLS.MinVersion)
 	select {
@@ -233,8 +271,12 @@ func (d *Daemon) Close() error {
 	return err
 }
 
-// closeAudit writes the final checkpoint.
+// closeAudit writes the final checkpoint and releases the credential store.
 func (d *Daemon) closeAudit() {
+	if d.creds != nil {
+		d.creds.Close()
+		d.creds = nil
+	}
 	if d.audit == nil {
 		return
 	}

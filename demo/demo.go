@@ -2,8 +2,6 @@ package demo
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -88,9 +86,13 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer cluster.Stop()
 
-	pwFile := filepath.Join(dir, "secrets", "backend.pw")
-	if err := setupDatabase(ctx, cluster, pwFile); err != nil {
+	if err := setupDatabase(ctx, cluster); err != nil {
 		return err
+	}
+	adminDSN := filepath.Join(dir, "secrets", "admin.dsn")
+	if err := os.WriteFile(adminDSN, []byte(fmt.Sprintf("host=%s port=%d user=%s dbname=%s password=%s\n",
+		cluster.SocketDir, cluster.Port, cluster.Superuser, database, cluster.Password())), 0o600); err != nil {
+		return fmt.Errorf("demo: %w", err)
 	}
 	files, err := devcerts.Init(filepath.Join(dir, "certs"), identities)
 	if err != nil {
@@ -104,12 +106,16 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 	cfgFile := filepath.Join(dir, "pgshield.yaml")
-	if err := os.WriteFile(cfgFile, []byte(configYAML(opts.Listen, cluster, files, pwFile, auditDir, auditKey)), 0o600); err != nil {
+	os.Remove(filepath.Join(dir, "secrets", "db.enc")) // a new cluster: new logins
+	if err := os.WriteFile(cfgFile, []byte(configYAML(opts.Listen, cluster, files, adminDSN, auditDir, auditKey)), 0o600); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
 	cfg, err := config.Load(cfgFile)
 	if err != nil {
 		return fmt.Errorf("demo: generated config: %w", err)
+	}
+	if err := bootstrapCredentials(ctx, cfg, cluster); err != nil {
+		return err
 	}
 	d, err := daemon.New(cfg, daemon.Options{Logger: opts.Logger, Report: opts.Out})
 	if err != nil {
@@ -138,17 +144,9 @@ func Run(ctx context.Context, opts Options) error {
 }
 
 // setupDatabase creates the demo database and applies demoPlan with
-// init-db: the authenticator (with a generated password kept in pwFile,
-// 0600), the no-privilege role it lands on, and the mapped roles.
-func setupDatabase(ctx context.Context, c *pgcluster.Cluster, pwFile string) error {
-	buf := make([]byte, 32)
-	if _, err := rand.Read(buf); err != nil {
-		return err
-	}
-	pw := hex.EncodeToString(buf)
-	if err := os.WriteFile(pwFile, []byte(pw+"\n"), 0o600); err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
+// init-db: the authenticator group role, the no-privilege role it lands on,
+// and the mapped roles.
+func setupDatabase(ctx context.Context, c *pgcluster.Cluster) error {
 	if err := c.Exec(ctx, "", "CREATE DATABASE "+database); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
@@ -160,20 +158,41 @@ func setupDatabase(ctx context.Context, c *pgcluster.Cluster, pwFile string) err
 	if err != nil {
 		return err
 	}
-	in, err := dbinit.New(dbinit.Options{Config: su, AuthenticatorPassword: pw})
+	in, err := dbinit.New(dbinit.Options{Config: su})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
 	if _, err := in.Apply(ctx, plan); err != nil {
 		return fmt.Errorf("demo: init-db: %w", err)
 	}
-	if err := c.Exec(ctx, database, "INSERT INTO public.items (name) VALUES ('first'), ('second'), ('third')"); err != nil {
+	// With the credential store, the authenticator is the group role of two
+	// alternating logins (pgshield_authenticator_a/_b) and logs in itself never.
+	if err := c.Exec(ctx, database, "INSERT INTO public.items (name) VALUES ('first'), ('second'), ('third')",
+		"ALTER ROLE "+loginRole+" NOLOGIN"); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
 	return nil
 }
 
-func configYAML(listen string, c *pgcluster.Cluster, f devcerts.Files, pwFile, auditDir, auditKey string) string {
+// bootstrapCredentials creates the two alternating logins and stores the
+// first one's generated password in the encrypted store (pgshield creds init).
+func bootstrapCredentials(ctx context.Context, cfg *config.Config, c *pgcluster.Cluster) error {
+	creds, err := daemon.OpenCredentials(ctx, cfg, slog.New(slog.DiscardHandler), nil, false)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer creds.Close()
+	su, err := c.Config(database)
+	if err != nil {
+		return err
+	}
+	if err := creds.Rotator().Bootstrap(ctx, su); err != nil {
+		return fmt.Errorf("demo: creds init: %w", err)
+	}
+	return nil
+}
+
+func configYAML(listen string, c *pgcluster.Cluster, f devcerts.Files, adminDSN, auditDir, auditKey string) string {
 	var ids strings.Builder
 	for _, id := range identities {
 		if roles[id] == "" {
@@ -196,7 +215,16 @@ backend:
   host: %s
   port: %d
   login_role: %s
-  password_file: %s
+credentials:
+  # The logins' passwords: generated, encrypted, rotated every 2 minutes
+  # (pgshield creds status --config "$PGSHIELD_CONFIG").
+  store_file: %s
+  identity_key_file: %s
+  rotate: true
+  rotation_interval: 2m
+  grace_period: 10s
+  terminate_after_grace: true
+  admin_dsn_file: %s
 identities:
 %spool:
   mode: transaction
@@ -208,7 +236,8 @@ audit:
 admin:
   identities: [admin]
 shutdown_grace: 5s
-`, listen, f.ServerCert, f.ServerKey, f.CACert, f.CRL, c.SocketDir, c.Port, loginRole, pwFile, ids.String(),
+`, listen, f.ServerCert, f.ServerKey, f.CACert, f.CRL, c.SocketDir, c.Port, loginRole,
+		filepath.Join(filepath.Dir(adminDSN), "db.enc"), filepath.Join(filepath.Dir(adminDSN), "node.key"), adminDSN, ids.String(),
 		poolSize, auditDir, auditKey)
 }
 

@@ -128,3 +128,13 @@ func (s *Server) matchPools(database string) []*pool {
 	}
 	return out
 }
+
+// RetireConnections makes every pool replace its connections: idle ones
+// close now, busy ones when their transaction ends. Called when the
+// backend login credentials are rotated, so the old login drains without
+// a failed transaction.
+func (s *Server) RetireConnections() {
+	for _, p := range s.poolList() {
+		p.retireAll()
+	}
+}

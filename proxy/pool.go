@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pgshield/pgshield/backend"
@@ -99,6 +100,9 @@ type backendConn struct {
 	enforced uint8
 	// dirty: session state a client left behind is unknown; reset or close.
 	dirty bool
+	// retire: the login this connection used was replaced (credential
+	// rotation); close it when it comes back instead of reusing it.
+	retire atomic.Bool
 	// wmu serializes writes (the pump's, and the reader's Sync).
 	wmu       sync.Mutex
 	createdAt time.Time
@@ -306,7 +310,7 @@ func (p *pool) release(bc *backendConn) {
 	p.mu.Lock()
 	delete(p.busy, bc)
 	bc.attachedTo = ""
-	if p.closed || bc.dirty || now.Sub(bc.createdAt) > p.settings.ServerLifetime {
+	if p.closed || bc.dirty || bc.retire.Load() || now.Sub(bc.createdAt) > p.settings.ServerLifetime {
 		p.open--
 		p.wakeLocked()
 		p.mu.Unlock()
@@ -381,6 +385,23 @@ func (p *pool) maintain(ctx context.Context) {
 			continue
 		}
 		p.release(bc)
+	}
+}
+
+// retireAll closes the idle connections and marks the busy ones to close
+// when released: they logged in with credentials that are being retired.
+func (p *pool) retireAll() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.open -= len(idle)
+	for bc := range p.busy {
+		bc.retire.Store(true)
+	}
+	p.wakeLocked()
+	p.mu.Unlock()
+	for _, bc := range idle {
+		p.closeConn(bc)
 	}
 }
 

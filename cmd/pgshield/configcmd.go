@@ -8,6 +8,7 @@ import (
 	"log/slog"
 
 	"github.com/pgshield/pgshield/config"
+	"github.com/pgshield/pgshield/credstore"
 	"github.com/pgshield/pgshield/daemon"
 	"github.com/pgshield/pgshield/rolemap"
 )
@@ -37,8 +38,18 @@ func configCmd(args []string, stdout io.Writer) error {
 	if _, err := rolemap.New(cfg.Identities); err != nil {
 		return fmt.Errorf("config %s: identities: %w", *cfgFile, err)
 	}
-	if _, err := cfg.BackendPassword(); err != nil {
-		return fmt.Errorf("config %s: %w", *cfgFile, err)
+	if cfg.Credentials.StoreFile != "" {
+		key, err := credstore.LoadIdentityKey(cfg.Credentials.IdentityKeyFile)
+		if err != nil {
+			return fmt.Errorf("config %s: credentials.identity_key_file: %w", *cfgFile, err)
+		}
+		if _, err := credstore.ReadState(cfg.Credentials.StoreFile, key); err != nil {
+			return fmt.Errorf("config %s: credentials.store_file: %w", *cfgFile, err)
+		}
+	} else if cfg.RoleMode == "set_local" {
+		if _, err := cfg.BackendPassword(); err != nil {
+			return fmt.Errorf("config %s: %w", *cfgFile, err)
+		}
 	}
 	fmt.Fprintf(stdout, "config %s is valid: listen %s, %d identities, backend %s:%d as %s\n",
 		*cfgFile, cfg.Listen, len(cfg.Identities), cfg.Backend.Host, cfg.Backend.Port, cfg.Backend.LoginRole)

@@ -30,6 +30,8 @@ Usage:
                                          create least-privilege roles and grants (superuser DSN from env/file)
   pgshield gen-hba [--config FILE] [--socket-dir DIR | --proxy-addr IP] ...
                                          print a hardened pg_hba.conf and postgresql.conf fragment
+  pgshield creds init|status|rotate --config FILE
+                                         bootstrap, show or rotate the encrypted backend credentials
   pgshield keys split --key FILE --out DIR --shares N --threshold K
   pgshield keys combine --out FILE SHARE...
 `
@@ -79,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return auditCmd(args[1:], stdout)
 	case "keys":
 		return keysCmd(args[1:], stdout)
+	case "creds":
+		return credsCmd(ctx, args[1:], stdout)
 	case "init-db":
 		return initDBCmd(ctx, args[1:], stdout)
 	case "gen-hba":
