@@ -207,21 +207,29 @@ func (p *clientPump) query(m *pgproto3.Query) error {
 		p.auditDenied(v, "query", m.String)
 		return p.denySimple(v)
 	}
+	if handled, err := p.sessionEffects(v, m.String, true); handled || err != nil {
+		return err
+	}
+	standalone := v.Standalone && !p.started
+	if standalone {
+		if p.s.grant.Rule.ReadOnly {
+			return p.denySimple(readOnlyVerdict())
+		}
+		if err := p.injectSession(); err != nil {
+			return err
+		}
+		p.resetAfter = true
+	} else if err := p.startCycle(); err != nil {
+		return err
+	}
+	// Recorded once a connection is attached (so the record names its
+	// backend) and before the Query leaves: nothing is flushed until the
+	// boundary below.
 	seq, err := p.s.record(&audit.Record{Kind: audit.KindStatement, Action: "query", Statement: m.String})
 	if err != nil {
 		return p.denySimpleWith(auditRefusal)
 	}
-	if handled, err := p.sessionEffects(v, m.String, true); handled || err != nil {
-		return err
-	}
-	e := expectation{msg: 'Q', auditSeq: seq, started: p.now()}
-	if v.Standalone && !p.started {
-		return p.standalone(m, e)
-	}
-	if err := p.startCycle(); err != nil {
-		return err
-	}
-	return p.boundary(e, m)
+	return p.boundary(expectation{msg: 'Q', auditSeq: seq, started: p.now()}, m)
 }
 
 func (p *clientPump) now() time.Time { return p.s.srv.opts.Now() }
@@ -538,6 +546,9 @@ func (p *clientPump) sessionEffects(v firewall.Verdict, sql string, simple bool)
 	}
 	if v.Session&firewall.Deallocate != 0 && simple && v.Statements == 1 {
 		if mt := deallocateRE.FindStringSubmatch(sql); mt != nil {
+			if _, err := s.record(&audit.Record{Kind: audit.KindStatement, Action: "query", Statement: sql}); err != nil {
+				return true, p.denySimpleWith(auditRefusal)
+			}
 			return true, p.deallocate(mt[1])
 		}
 	}
@@ -708,21 +719,6 @@ func (p *clientPump) enforce() error {
 	}
 	p.add(&pgproto3.Bind{PreparedStatement: name, Parameters: params})
 	return p.add(&pgproto3.Execute{})
-}
-
-// standalone runs a statement PostgreSQL refuses inside a transaction or
-// pipeline (VACUUM, CREATE INDEX CONCURRENTLY …) under a session-level
-// role that is reset right after it: a transaction-scoped role cannot
-// reach it.
-func (p *clientPump) standalone(m *pgproto3.Query, e expectation) error {
-	if p.s.grant.Rule.ReadOnly {
-		return p.denySimple(readOnlyVerdict())
-	}
-	if err := p.injectSession(); err != nil {
-		return err
-	}
-	p.resetAfter = true
-	return p.boundary(e, m)
 }
 
 // injectSession switches the session (not a transaction) to the identity's
