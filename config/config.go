@@ -45,6 +45,20 @@ type Config struct {
 	// encrypted store and rotates them; off when credentials.store_file is
 	// empty (backend.password_file or password_env is used instead).
 	Credentials Credentials `yaml:"credentials"`
+	// Metrics configures the operations HTTP listener (/metrics, /healthz,
+	// /readyz).
+	Metrics Metrics `yaml:"metrics"`
+	// ProxyProtocol accepts PROXY protocol headers from trusted load
+	// balancers; off when trusted_cidrs is empty.
+	ProxyProtocol ProxyProtocol `yaml:"proxy_protocol"`
+	// Limits protect the proxy itself.
+	Limits Limits `yaml:"limits"`
+	// Peering lets a CancelRequest that lands on another instance reach the
+	// instance that issued its key.
+	Peering Peering `yaml:"peering"`
+	// ListenReusePort sets SO_REUSEPORT so a second instance can take over
+	// the listen address for a rolling restart.
+	ListenReusePort bool `yaml:"listen_reuse_port"`
 	// Admin lists the identities that may open the admin console (the
 	// virtual database "pgshield"). Empty: nobody.
 	Admin Admin `yaml:"admin"`
@@ -115,6 +129,56 @@ type Identity struct {
 	Databases []string `yaml:"databases"`
 	// ReadOnly runs the identity's transactions read-only.
 	ReadOnly bool `yaml:"read_only"`
+	// AllowedCIDRs are the client addresses (the real ones behind a PROXY
+	// protocol load balancer) the identity may connect from; empty: any.
+	AllowedCIDRs []string `yaml:"allowed_cidrs"`
+	// MaxConnections caps the identity's connections; 0: limits default.
+	MaxConnections int `yaml:"max_connections"`
+}
+
+// Metrics configures the operations HTTP listener.
+type Metrics struct {
+	// Listen is its address; empty: off. Keep it on loopback (the security
+	// report marks anything else down) unless a scraper needs the pod IP.
+	Listen string `yaml:"listen"`
+	// Pprof serves /debug/pprof (loopback only).
+	Pprof bool `yaml:"pprof"`
+}
+
+// ProxyProtocol configures PROXY protocol v1/v2 acceptance.
+type ProxyProtocol struct {
+	// TrustedCIDRs are the load balancers allowed to send a header; a header
+	// from anyone else is refused. Empty: the PROXY protocol is off.
+	TrustedCIDRs []string `yaml:"trusted_cidrs"`
+	// Required refuses a trusted upstream's connection without a header.
+	Required bool `yaml:"required"`
+	// HeaderTimeout bounds reading the header; 5s when zero.
+	HeaderTimeout time.Duration `yaml:"header_timeout"`
+}
+
+// Limits protect pgshield from floods and brute force.
+type Limits struct {
+	// AuthFailures from one source address within AuthFailureWindow block
+	// it for AuthBlock: further attempts are refused early and counted.
+	// Defaults 10, 1m, 5m; AuthFailures -1 turns throttling off.
+	AuthFailures      int           `yaml:"auth_failures"`
+	AuthFailureWindow time.Duration `yaml:"auth_failure_window"`
+	AuthBlock         time.Duration `yaml:"auth_block"`
+	// MaxHandshakes caps concurrent TLS handshakes (a flood is refused, not
+	// queued); 256 when zero, -1 unlimited.
+	MaxHandshakes int `yaml:"max_handshakes"`
+	// PerIdentityConnections caps each identity's connections; 100 when
+	// zero, -1 unlimited. identities[].max_connections overrides it.
+	PerIdentityConnections int `yaml:"per_identity_connections"`
+}
+
+// Peering names this instance and its peers for cancel forwarding.
+type Peering struct {
+	// Instance is this instance's number, 0..15; proxy-issued cancel keys
+	// carry it.
+	Instance int `yaml:"instance"`
+	// Peers maps other instances' numbers to their client listen address.
+	Peers map[int]string `yaml:"peers"`
 }
 
 // Credentials configures the encrypted credential store and rotation. The

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"path"
 	"strings"
 )
@@ -38,6 +39,7 @@ func (c *Config) Validate() error {
 	add(c.Pool.validate())
 	add(c.Audit.validate())
 	add(c.validateCredentials())
+	add(c.validateEdge())
 	switch c.Security.MinimumLevel {
 	case "", "maximum", "high", "moderate", "reduced":
 	default:
@@ -283,6 +285,46 @@ func (c *Config) validateCredentials() error {
 	}
 	if cr.RotationInterval < 0 || cr.GracePeriod < 0 {
 		errs = append(errs, fieldErr("credentials", "durations must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) validateEdge() error {
+	var errs []error
+	for i, cidr := range c.ProxyProtocol.TrustedCIDRs {
+		if _, err := netip.ParsePrefix(cidr); err != nil {
+			if _, err2 := netip.ParseAddr(cidr); err2 != nil {
+				errs = append(errs, fieldErr(fmt.Sprintf("proxy_protocol.trusted_cidrs[%d]", i), "%q is not a CIDR or an address", cidr))
+			}
+		}
+	}
+	for i, id := range c.Identities {
+		for j, cidr := range id.AllowedCIDRs {
+			if _, err := netip.ParsePrefix(cidr); err != nil {
+				if _, err2 := netip.ParseAddr(cidr); err2 != nil {
+					errs = append(errs, fieldErr(fmt.Sprintf("identities[%d].allowed_cidrs[%d]", i, j), "%q is not a CIDR or an address", cidr))
+				}
+			}
+		}
+		if id.MaxConnections < 0 {
+			errs = append(errs, fieldErr(fmt.Sprintf("identities[%d].max_connections", i), "must be positive"))
+		}
+	}
+	if c.Peering.Instance < 0 || c.Peering.Instance > 15 {
+		errs = append(errs, fieldErr("peering.instance", "%d is outside 0..15", c.Peering.Instance))
+	}
+	for n, addr := range c.Peering.Peers {
+		if n < 0 || n > 15 || n == c.Peering.Instance {
+			errs = append(errs, fieldErr("peering.peers", "peer number %d is outside 0..15 or this instance's own", n))
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fieldErr("peering.peers", "%q is not host:port", addr))
+		}
+	}
+	if c.Metrics.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			errs = append(errs, fieldErr("metrics.listen", "%q is not host:port", c.Metrics.Listen))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pgshield/pgshield/admin"
 	"github.com/pgshield/pgshield/audit"
@@ -21,6 +22,8 @@ import (
 	"github.com/pgshield/pgshield/config"
 	"github.com/pgshield/pgshield/credrotate"
 	"github.com/pgshield/pgshield/firewall"
+	"github.com/pgshield/pgshield/metrics"
+	"github.com/pgshield/pgshield/opsserver"
 	"github.com/pgshield/pgshield/proxy"
 	"github.com/pgshield/pgshield/rolemap"
 	"github.com/pgshield/pgshield/tlsterm"
@@ -35,6 +38,16 @@ type Daemon struct {
 	ln     net.Listener
 	// audit is the audit log, nil when off; closed after the server.
 	audit audit.Sink
+	// registry and metrics are this daemon's Prometheus collectors.
+	registry *prometheus.Registry
+	metrics  *metrics.Metrics
+	// ops is the operations listener, nil when off; opsAddr its address.
+	ops     *opsserver.Server
+	opsAddr net.Addr
+	// configPath is where Reload reads the config again; "" disables it.
+	configPath string
+	// reloadMu serializes reloads.
+	reloadMu sync.Mutex
 	// creds is the credential store, nil when off.
 	creds *creds
 	// stop ends Run (the admin console's SHUTDOWN); set by Run.
@@ -57,6 +70,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Report receives the security report at start; nil: not printed.
 	Report io.Writer
+	// ConfigPath is the file Reload reads again; "" reloads only the
+	// certificate files.
+	ConfigPath string
 	// Listener, when set, is used instead of listening on cfg.Listen.
 	Listener net.Listener
 }
@@ -82,7 +98,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 			return nil, err
 		}
 	}
-	d := &Daemon{cfg: cfg, log: log, tls: term}
+	d := &Daemon{cfg: cfg, log: log, tls: term, configPath: opts.ConfigPath}
 	conn, err := backend.New(backend.Options{
 		Host:           cfg.Backend.Host,
 		Port:           cfg.Backend.Port,
@@ -133,7 +149,21 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 			return nil, err
 		}
 	}
+	edgeCfg, err := buildEdge(cfg)
+	if err != nil {
+		return nil, err
+	}
+	d.registry = prometheus.NewRegistry()
+	d.metrics, err = metrics.New(d.registry, metricsOptions(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
 	srv, err := proxy.New(proxy.Options{
+		Edge:            edgeCfg,
+		Metrics:         d.metrics,
+		LoginName:       cfg.Backend.LoginRole,
+		InstanceID:      cfg.Peering.Instance,
+		Peers:           cfg.Peering.Peers,
 		AdminIdentities: cfg.Admin.Identities,
 		Admin: func(ctx context.Context, fe *pgproto3.Backend, w io.Writer, identity string) error {
 			return admin.New(admin.Options{Backend: controller{d}, Logger: log}).Serve(ctx, fe, w, identity)
@@ -162,17 +192,19 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		}
 		return nil, err
 	}
-	ln := opts.Listener
-	if ln == nil {
-		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
-			srv.Close()
-			if sink != nil {
-				sink.Close()
-			}
-			return nil, fmt.Errorf("listen: %w", err)
+	ln, err := listen(cfg, opts.Listener)
+	if err != nil {
+		srv.Close()
+		if sink != nil {
+			sink.Close()
 		}
+		return nil, err
 	}
 	d.server, d.ln, d.audit = srv, ln, sink
+	if err := d.newOps(); err != nil {
+		d.Close()
+		return nil, err
+	}
 	if opts.Report != nil {
 		if err := d.reportSecurity(opts.Report); err != nil {
 			d.Close()
@@ -208,8 +240,48 @@ func NewTerminator(cfg *config.Config, log *slog.Logger) (*tlsterm.Terminator, e
 // Addr is the address clients connect to.
 func (d *Daemon) Addr() net.Addr { return d.ln.Addr() }
 
-// Reload re-reads the certificate files (CA, CRL, server certificate).
-func (d *Daemon) Reload() error { return d.tls.Reload() }
+// Reload re-reads the config file and applies what can change while
+// sessions run: certificates, CA bundle and CRL; identities and role
+// mappings; allow-lists and limits; pool sizes. A config that does not
+// validate, or whose files do not load, is refused whole and the old one
+// stays in force. Sessions already open keep working.
+func (d *Daemon) Reload() error {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	if d.configPath == "" {
+		return d.tls.Reload()
+	}
+	next, err := config.Load(d.configPath)
+	if err != nil {
+		d.log.Error("reload refused: the old configuration stays in force", "err", err)
+		return err
+	}
+	resolver, err := rolemap.New(next.Identities)
+	if err != nil {
+		d.log.Error("reload refused: the old configuration stays in force", "err", err)
+		return fmt.Errorf("identities: %w", err)
+	}
+	edgeCfg, err := buildEdge(next)
+	if err != nil {
+		d.log.Error("reload refused: the old configuration stays in force", "err", err)
+		return err
+	}
+	if next.TLS != d.cfg.TLS || next.Backend != d.cfg.Backend || next.Listen != d.cfg.Listen || next.RoleMode != d.cfg.RoleMode {
+		d.log.Warn("reload: changes to listen, tls file paths, backend and role_mode need a restart; they were not applied")
+	}
+	if err := d.tls.Reload(); err != nil {
+		d.log.Error("reload refused: the old configuration stays in force", "err", err)
+		return err
+	}
+	d.server.SetAuth(auth.New(auth.Options{Resolver: resolver, AllowSearchPath: next.Client.AllowSearchPath}))
+	d.server.SetEdge(edgeCfg)
+	d.server.SetPoolSettings(poolSettings(next.Pool.PoolSettings, next.Pool.PoolSettings), poolOverrides(next.Pool))
+	if d.audit != nil {
+		d.audit.Append(context.Background(), &audit.Record{Kind: audit.KindReload, Detail: map[string]string{"identities": fmt.Sprint(len(next.Identities))}})
+	}
+	d.log.Info("configuration reloaded", "identities", len(next.Identities))
+	return nil
+}
 
 // Run serves until ctx ends, then stops accepting, lets sessions finish for
 // the configured grace period and ends the rest with 57P01.
@@ -221,6 +293,31 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.stopMu.Unlock()
 	errc := make(chan error, 1)
 	go func() { errc <- d.server.Serve(d.ln) }()
+	stopOps, err := d.startOps(ctx)
+	if err != nil {
+		d.server.Close()
+		return err
+	}
+	defer stopOps()
+	observed := make(chan struct{})
+	go func() {
+		defer close(observed)
+		var checkpoints uint64
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			d.observe(&checkpoints)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	stopObserving := func() {
+		cancel()
+		<-observed
+	}
 	if d.creds != nil && d.creds.rot != nil && d.cfg.Credentials.Rotate {
 		sched, err := credrotate.NewScheduler(credrotate.SchedulerOptions{Rotator: d.creds.rot,
 			Interval: d.cfg.Credentials.RotationInterval, Logger: d.log})
@@ -242,15 +339,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 		"identities", len(d.cfg.Identities), "tls_min", d.cfg.TLS.MinVersion)
 	select {
 	case err := <-errc:
+		stopObserving()
 		d.server.Close()
 		d.closeAudit()
 		return err
 	case <-ctx.Done():
 	}
+	stopObserving()
 	d.log.Info("shutting down", "grace", d.cfg.ShutdownGrace, "sessions", d.server.Sessions())
-	sctx, cancel := context.WithTimeout(context.Background(), d.cfg.ShutdownGrace)
-	defer cancel()
-	err := d.server.Shutdown(sctx)
+	sctx, scancel := context.WithTimeout(context.Background(), d.cfg.ShutdownGrace)
+	defer scancel()
+	err = d.server.Shutdown(sctx)
 	d.closeAudit()
 	if serr := <-errc; serr != nil && !errors.Is(serr, proxy.ErrServerClosed) {
 		return serr

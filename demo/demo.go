@@ -117,7 +117,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err := bootstrapCredentials(ctx, cfg, cluster); err != nil {
 		return err
 	}
-	d, err := daemon.New(cfg, daemon.Options{Logger: opts.Logger, Report: opts.Out})
+	d, err := daemon.New(cfg, daemon.Options{Logger: opts.Logger, Report: opts.Out, ConfigPath: cfgFile})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
@@ -131,6 +131,10 @@ func Run(ctx context.Context, opts Options) error {
 	vars["PGSHIELD_POOL_SIZE"] = fmt.Sprint(poolSize)
 	vars["PGSHIELD_AUDIT_DIR"] = auditDir
 	vars["PGSHIELD_AUDIT_PUBKEY"] = auditPub
+	if a := d.OpsAddr(); a != nil {
+		vars["PGSHIELD_METRICS_URL"] = "http://" + a.String() + "/metrics"
+		vars["PGSHIELD_ADMIN_URL"] = "http://" + a.String()
+	}
 	if err := writeEnv(envFile, vars); err != nil {
 		stop()
 		<-runErr
@@ -235,6 +239,8 @@ audit:
   mode: batch
 admin:
   identities: [admin]
+metrics:
+  listen: 127.0.0.1:0
 shutdown_grace: 5s
 `, listen, f.ServerCert, f.ServerKey, f.CACert, f.CRL, c.SocketDir, c.Port, loginRole,
 		filepath.Join(filepath.Dir(adminDSN), "db.enc"), filepath.Join(filepath.Dir(adminDSN), "node.key"), adminDSN, ids.String(),

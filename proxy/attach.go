@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgshield/pgshield/metrics"
 )
 
 // syncedParams are the parameters a client may set at start-up that
@@ -34,6 +36,7 @@ func (p *clientPump) attach() error {
 	s.mu.Lock()
 	s.waiting = true
 	s.mu.Unlock()
+	s.mconn.SetState(metrics.StateWaiting)
 	bc, err := s.pool.acquire(ctx)
 	s.mu.Lock()
 	s.waiting = false

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"strconv"
+	"time"
 
 	"github.com/pgshield/pgshield/audit"
 )
@@ -38,11 +39,16 @@ func (s *session) record(r *audit.Record) (uint64, error) {
 		}
 		s.mu.Unlock()
 	}
+	start := time.Now()
 	seq, err := sink.Append(s.srv.ctx, r)
+	m := s.srv.opts.Metrics
 	if err != nil {
+		m.AuditFailure()
 		s.log.Error("audit log write failed; statement refused", "err", err)
 		return 0, err
 	}
+	m.AuditWrite(time.Since(start))
+	m.AuditRecord(string(r.Kind))
 	return seq, nil
 }
 

@@ -17,7 +17,10 @@ type cancelKey struct {
 // cancelRegistry maps proxy-issued keys to live sessions.
 type cancelRegistry struct {
 	rand io.Reader
-	mu   sync.Mutex
+	// instance is carried in bits 27-30 of every issued pid, so a cancel
+	// that reaches another instance can be forwarded here.
+	instance uint32
+	mu       sync.Mutex
 	// byPID is guarded by mu.
 	byPID map[uint32]*session
 }
@@ -33,9 +36,9 @@ func (r *cancelRegistry) register(s *session) (cancelKey, error) {
 		if _, err := io.ReadFull(r.rand, buf[:]); err != nil {
 			return cancelKey{}, err
 		}
-		k := cancelKey{pid: binary.BigEndian.Uint32(buf[:4]) & 0x7fffffff}
+		k := cancelKey{pid: binary.BigEndian.Uint32(buf[:4])&0x07ffffff | r.instance<<27}
 		copy(k.secret[:], buf[4:])
-		if k.pid == 0 {
+		if k.pid&0x07ffffff == 0 {
 			continue
 		}
 		r.mu.Lock()
@@ -68,3 +71,6 @@ func (r *cancelRegistry) lookup(pid uint32, secret []byte) *session {
 	}
 	return s
 }
+
+// instanceOf returns the instance number a proxy-issued pid names.
+func instanceOf(pid uint32) int { return int(pid >> 27 & 0xf) }

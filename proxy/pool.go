@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pgshield/pgshield/backend"
+	"github.com/pgshield/pgshield/metrics"
 	"github.com/pgshield/pgshield/pgwire"
 )
 
@@ -76,6 +77,14 @@ type poolKey struct {
 	role     string // "" for the authenticator (set_local), else the login role
 }
 
+// metricName is "database/login" as configured for metrics.
+func (k poolKey) metricName(login string) string {
+	if k.role != "" {
+		login = k.role
+	}
+	return k.database + "/" + login
+}
+
 func (k poolKey) String() string {
 	if k.role == "" {
 		return k.database
@@ -123,6 +132,8 @@ type pool struct {
 	now      func() time.Time
 	// onClose is called for every connection the pool closes.
 	onClose func()
+	// metrics is the pool's series (nil-safe).
+	metrics *metrics.Pool
 
 	mu sync.Mutex
 	// idle, open, waiters, defaults and closed are guarded by mu.
@@ -263,7 +274,9 @@ func (p *pool) dropWaiter(el *list.Element, ch chan *backendConn) {
 }
 
 func (p *pool) noteWait(start time.Time) {
-	if d := p.now().Sub(start); d > 0 {
+	d := p.now().Sub(start)
+	p.metrics.Wait(d)
+	if d > 0 {
 		p.mu.Lock()
 		p.maxWait = max(p.maxWait, d)
 		p.mu.Unlock()
@@ -388,6 +401,16 @@ func (p *pool) maintain(ctx context.Context) {
 	}
 }
 
+// setSettings adopts new settings (a reload); the mode stays as it was.
+func (p *pool) setSettings(s PoolSettings) {
+	s = s.withDefaults()
+	p.mu.Lock()
+	s.Mode = p.settings.Mode
+	p.settings = s
+	p.wakeLocked()
+	p.mu.Unlock()
+}
+
 // retireAll closes the idle connections and marks the busy ones to close
 // when released: they logged in with credentials that are being retired.
 func (p *pool) retireAll() {
@@ -495,4 +518,17 @@ func copyParams(m map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// connectReason classifies a failed backend login for metrics.
+func connectReason(err error) string {
+	var le *backend.LoginError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.As(err, &le) && le.SQLState != "08001":
+		return "auth"
+	}
+	return "dial"
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pgshield/pgshield/audit"
 	"github.com/pgshield/pgshield/firewall"
+	"github.com/pgshield/pgshield/metrics"
 )
 
 // reservedPrefix names pgshield's own prepared statements; clients may not
@@ -68,6 +69,11 @@ func (p *clientPump) pump() error {
 	for {
 		if err := p.setReadDeadline(); err != nil {
 			return err
+		}
+		if p.isAttached() {
+			p.s.mconn.SetState(metrics.StateActive)
+		} else {
+			p.s.mconn.SetState(metrics.StateIdle)
 		}
 		msg, err := p.fe.Receive()
 		if err != nil {
@@ -188,7 +194,7 @@ func (p *clientPump) execute(m *pgproto3.Execute) error {
 	if err := p.startCycle(); err != nil {
 		return err
 	}
-	e := expectation{msg: 'E'}
+	e := expectation{msg: 'E', started: p.now()}
 	if p.s.srv.opts.Audit != nil {
 		info := p.portals[m.Portal]
 		seq, err := p.s.record(&audit.Record{Kind: audit.KindStatement, Action: "execute", Statement: info.query, Params: info.params})
@@ -522,6 +528,7 @@ func (p *clientPump) check(sql, name string) (firewall.Verdict, bool) {
 	if !v.Allowed {
 		p.s.log.Warn("statement denied", "rule", v.Rule, "role", p.s.grant.Rule.Role)
 		p.s.pool.counters.denied.Add(1)
+		p.s.srv.opts.Metrics.FirewallDenial(v.Rule)
 	} else {
 		p.s.pool.counters.statements.Add(1)
 	}
@@ -573,9 +580,7 @@ func (p *clientPump) sessionEffects(v firewall.Verdict, sql string, simple bool)
 	s.pinned, s.pinnedByClient = true, true
 	s.mu.Unlock()
 	s.log.Info("session pinned to its backend connection", "effects", v.Session.String())
-	if s.srv.opts.OnPin != nil {
-		s.srv.opts.OnPin()
-	}
+	s.pool.metrics.PinStart()
 	return false, nil
 }
 

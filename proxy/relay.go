@@ -181,6 +181,10 @@ func (r backendReader) onMessage(typ byte, body []byte) (pgwire.Action, bool, *a
 		if len(body) == 1 {
 			if !own && body[0] == 'I' { // a transaction ended, implicit or explicit
 				s.pool.counters.transactions.Add(1)
+				s.mid.Transaction()
+			}
+			if head.msg == 'Q' && !own && !head.started.IsZero() {
+				s.mid.Statement(s.srv.opts.Now().Sub(head.started))
 			}
 			s.status = body[0]
 		}
@@ -193,6 +197,9 @@ func (r backendReader) onMessage(typ byte, body []byte) (pgwire.Action, bool, *a
 	done, fits := head.terminal(typ)
 	if !fits {
 		return pgwire.Action{}, false, nil, fmt.Errorf("%w: %q answers %q", errDesync, typ, head.msg)
+	}
+	if done && head.msg == 'E' && !head.own && !head.started.IsZero() {
+		s.mid.Statement(s.srv.opts.Now().Sub(head.started))
 	}
 	act := pgwire.Action{Drop: head.own}
 	if typ == 'I' && head.replaceEmpty != nil {

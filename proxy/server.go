@@ -19,6 +19,7 @@ import (
 	"github.com/pgshield/pgshield/auth"
 	"github.com/pgshield/pgshield/backend"
 	"github.com/pgshield/pgshield/firewall"
+	"github.com/pgshield/pgshield/metrics"
 	"github.com/pgshield/pgshield/tlsterm"
 )
 
@@ -67,8 +68,17 @@ type Options struct {
 	// Audit records every statement before it is forwarded, and sessions'
 	// connects, refusals and disconnects; nil: no audit log.
 	Audit audit.Sink
-	// OnPin is called when a session is pinned (for metrics).
-	OnPin func()
+	// Metrics receives every count and latency; a no-op when nil.
+	Metrics *metrics.Metrics
+	// Edge holds the throttle, limits and allow-lists; SetEdge replaces it.
+	Edge Edge
+	// InstanceID (0..15) is carried in proxy-issued cancel keys; Peers maps
+	// other instances to their listen address, for cancel forwarding.
+	InstanceID int
+	Peers      map[int]string
+	// LoginName names the authenticator's pool in metrics ("" for pools of
+	// role_mode login, which are named after the role).
+	LoginName string
 	// AdminIdentities may open the virtual database AdminDatabase, whose
 	// sessions Admin serves. Any other identity gets 42501 there.
 	AdminIdentities []string
@@ -106,6 +116,10 @@ type Server struct {
 	maintDone chan struct{}
 	closeOnce sync.Once
 
+	// auth and edgeCfg are swapped by a reload; sessions read them at
+	// start-up.
+	auth    atomic.Pointer[authHolder]
+	edgeCfg atomic.Pointer[Edge]
 	// poolsMu guards pools.
 	poolsMu sync.Mutex
 	pools   map[poolKey]*pool
@@ -146,6 +160,9 @@ func New(opts Options) (*Server, error) {
 	default:
 		return nil, fmt.Errorf("proxy: unknown role mode %q", opts.RoleMode)
 	}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.NewNoop()
+	}
 	if opts.MaxClientConn == 0 {
 		opts.MaxClientConn = 1000
 	}
@@ -163,9 +180,44 @@ func New(opts Options) (*Server, error) {
 		listeners: map[net.Listener]struct{}{},
 		sessions:  map[*session]struct{}{},
 	}
+	srv.auth.Store(&authHolder{opts.Auth})
+	e := opts.Edge
+	srv.edgeCfg.Store(&e)
+	srv.cancels.instance = uint32(opts.InstanceID)
 	srv.maintDone = make(chan struct{})
 	go srv.maintain()
 	return srv, nil
+}
+
+// authHolder boxes an auth.Verifier for atomic.Pointer.
+type authHolder struct{ auth.Verifier }
+
+// SetAuth replaces the identity rules for sessions that start from now on.
+func (s *Server) SetAuth(v auth.Verifier) { s.auth.Store(&authHolder{v}) }
+
+// SetEdge replaces the throttle, limits and allow-lists.
+func (s *Server) SetEdge(e Edge) { s.edgeCfg.Store(&e) }
+
+func (s *Server) edge() *Edge { return s.edgeCfg.Load() }
+
+// SetPoolSettings replaces the pool settings; pools that exist adopt the
+// new size and timeouts at once (a smaller size shrinks as connections come
+// back), new pools are created with them.
+func (s *Server) SetPoolSettings(def PoolSettings, overrides map[string]PoolSettings) {
+	s.poolsMu.Lock()
+	s.opts.Pool, s.opts.PoolOverrides = def, overrides
+	pools := make([]*pool, 0, len(s.pools))
+	for _, p := range s.pools {
+		pools = append(pools, p)
+	}
+	s.poolsMu.Unlock()
+	for _, p := range pools {
+		settings := def
+		if o, ok := overrides[p.key.database]; ok {
+			settings = o
+		}
+		p.setSettings(settings)
+	}
 }
 
 // poolFor returns the pool for key, creating it on first use.
@@ -191,6 +243,11 @@ func (s *Server) poolFor(key poolKey) *pool {
 		if err != nil && s.opts.MaxDBConnections > 0 {
 			s.dbConns.Add(-1)
 		}
+		if err != nil {
+			s.opts.Metrics.BackendConnectError(connectReason(err))
+		} else {
+			s.opts.Metrics.BackendConnect()
+		}
 		return c, err
 	}, s.opts.Now)
 	p.onClose = func() {
@@ -198,6 +255,7 @@ func (s *Server) poolFor(key poolKey) *pool {
 			s.dbConns.Add(-1)
 		}
 	}
+	p.metrics = s.opts.Metrics.Pool(key.metricName(s.opts.LoginName))
 	s.pools[key] = p
 	return p
 }
@@ -233,6 +291,8 @@ func (s *Server) maintain() {
 		s.poolsMu.Unlock()
 		for _, p := range pools {
 			p.maintain(s.ctx)
+			st := p.stats()
+			p.metrics.SetStats(metrics.PoolStats{Size: st.Size, InUse: st.Open - st.Idle, Idle: st.Idle, Waiting: st.Waiting})
 		}
 	}
 }

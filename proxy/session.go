@@ -11,6 +11,7 @@ import (
 
 	"github.com/pgshield/pgshield/audit"
 	"github.com/pgshield/pgshield/auth"
+	"github.com/pgshield/pgshield/metrics"
 	"github.com/pgshield/pgshield/tlsterm"
 )
 
@@ -27,7 +28,14 @@ type session struct {
 	key    cancelKey
 	pool   *pool
 	mode   string // PoolModeTransaction or PoolModeSession
-	start  time.Time
+	// releaseIdentity gives back the identity's connection slot; nil when
+	// none was taken.
+	releaseIdentity func()
+	// mconn is the connection's metrics state, owned by the session's
+	// goroutine; mid is its identity's series, safe from any goroutine.
+	mconn metrics.Conn
+	mid   *metrics.Identity
+	start time.Time
 
 	mu   sync.Mutex
 	cond *sync.Cond
@@ -71,6 +79,13 @@ type stmtDef struct {
 // run serves the session until it ends. It closes every connection it opened.
 func (s *session) run(ctx context.Context) {
 	defer s.raw.Close()
+	s.mconn = s.srv.opts.Metrics.OpenConn()
+	defer s.mconn.Close()
+	defer func() {
+		if s.releaseIdentity != nil {
+			s.releaseIdentity()
+		}
+	}()
 	s.cond = sync.NewCond(&s.mu)
 	s.status = 'I'
 	s.stmts = map[string]stmtDef{}
@@ -89,7 +104,13 @@ func (s *session) run(ctx context.Context) {
 	s.raw.SetDeadline(time.Time{})
 	s.log.Info("session started", "user", s.grant.User, "database", s.grant.Database, "role", s.grant.Rule.Role,
 		"pool_mode", s.mode, "tls", tls.VersionName(s.peer.TLSVersion), "resumed", s.peer.Resumed)
+	s.mid = s.srv.opts.Metrics.Identity(s.grant.Rule.Pattern)
+	s.mconn.SetIdentity(s.mid)
+	s.mconn.SetState(metrics.StateIdle)
 	s.relay(fe)
+	if s.pinnedByClient {
+		s.pool.metrics.PinEnd()
+	}
 	d := s.srv.opts.Now().Sub(s.start)
 	s.record(&audit.Record{Kind: audit.KindDisconnect, DurationUS: d.Microseconds()})
 	s.log.Info("session ended", "duration", d.Round(time.Millisecond))

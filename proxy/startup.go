@@ -17,6 +17,7 @@ import (
 	"github.com/pgshield/pgshield/audit"
 	"github.com/pgshield/pgshield/auth"
 	"github.com/pgshield/pgshield/backend"
+	"github.com/pgshield/pgshield/metrics"
 	"github.com/pgshield/pgshield/pgwire"
 	"github.com/pgshield/pgshield/tlsterm"
 )
@@ -37,14 +38,29 @@ func (s *session) startup(ctx context.Context) (*pgproto3.Backend, error) {
 	if params["database"] == AdminDatabase {
 		return nil, s.admin(ctx, fe, params)
 	}
-	grant, err := s.srv.opts.Auth.Authorize(auth.Request{Identity: s.peer.Identity, Params: params})
+	grant, err := s.srv.auth.Load().Authorize(auth.Request{Identity: s.peer.Identity, Params: params})
 	if err != nil {
 		var d *auth.DeniedError
 		reason := "denied"
 		if errors.As(err, &d) {
 			reason = string(d.Reason)
 		}
+		s.authFailed()
 		return nil, s.refuse(reason, fatal(codeInvalidAuthorization, err.Error()), "user", params["user"], "database", params["database"])
+	}
+	edge := s.srv.edge()
+	if edge.AllowList != nil && !edge.AllowList.Allowed(grant.Rule.Pattern, s.clientAddr()) {
+		s.authFailed()
+		return nil, s.refuse("address_not_allowed", fatal(codeInvalidAuthorization,
+			fmt.Sprintf("certificate identity %q may not connect from this address", s.peer.Identity)))
+	}
+	if edge.Limiter != nil {
+		release, ok := edge.Limiter.Acquire(grant.Rule.Pattern)
+		if !ok {
+			return nil, s.refuse("too_many_connections", fatal(codeTooManyConnections,
+				fmt.Sprintf("too many connections for certificate identity %q", s.peer.Identity)))
+		}
+		s.releaseIdentity = release
 	}
 	s.grant = grant
 	return fe, s.open(ctx)
@@ -142,6 +158,22 @@ func (s *session) admin(ctx context.Context, fe *pgproto3.Backend, params map[st
 // S), GSSENCRequest (answer N, continue), PG17 direct TLS (a ClientHello
 // straight away), a CancelRequest, or a plaintext StartupMessage, refused.
 func (s *session) negotiateTLS(ctx context.Context) error {
+	edge := s.srv.edge()
+	if edge.Throttle != nil {
+		if blocked, _ := edge.Throttle.Blocked(s.clientAddr()); blocked {
+			s.srv.opts.Metrics.AuthFailure("throttled")
+			s.log.Warn("client refused", "reason", "throttled")
+			return errRefused // refused early: no TLS handshake is spent on it
+		}
+	}
+	if edge.Limiter != nil {
+		if !edge.Limiter.TryAcquireHandshake() {
+			s.srv.opts.Metrics.AuthFailure("too_many_connections")
+			s.log.Warn("client refused", "reason", "too_many_handshakes")
+			return errRefused
+		}
+		defer edge.Limiter.ReleaseHandshake()
+	}
 	br := newStartupReader(s.raw)
 	for range 3 {
 		first, err := br.Peek(1)
@@ -197,6 +229,8 @@ func (s *session) handshake(ctx context.Context, early []byte, direct bool) erro
 			reason, fp, msg = string(re.Reason), re.Fingerprint, re.ClientMessage()
 		}
 		s.log.Warn("client refused", "reason", reason, "fingerprint", fp, "direct_tls", direct, "err", err)
+		s.srv.opts.Metrics.TLSHandshakeFailure(reason)
+		s.authFailed()
 		s.peer.Fingerprint = fp
 		s.record(&audit.Record{Kind: audit.KindAuthFailure, Reason: reason, SQLState: codeInvalidAuthorization})
 		if tc != nil {
@@ -207,6 +241,8 @@ func (s *session) handshake(ctx context.Context, early []byte, direct bool) erro
 	}
 	s.client, s.peer = tc, peer
 	s.log = s.log.With("identity", peer.Identity)
+	s.srv.opts.Metrics.TLSHandshake()
+	s.mconn.SetState(metrics.StateStartup)
 	return nil
 }
 
@@ -244,6 +280,10 @@ func (s *session) handleCancel(ctx context.Context, payload []byte) {
 		return
 	}
 	pid := binary.BigEndian.Uint32(payload[:4])
+	if n := instanceOf(pid); n != int(s.srv.cancels.instance) {
+		s.forwardCancel(ctx, n, payload)
+		return
+	}
 	target := s.srv.cancels.lookup(pid, payload[4:])
 	if target == nil {
 		s.log.Info("cancel request matched no session")
@@ -256,6 +296,7 @@ func (s *session) handleCancel(ctx context.Context, payload []byte) {
 func (s *session) refuse(reason string, ce *clientError, attrs ...any) error {
 	s.log.Warn("client refused", append([]any{"reason", reason, "fingerprint", s.peer.Fingerprint, "message", ce.message}, attrs...)...)
 	s.record(&audit.Record{Kind: audit.KindAuthFailure, Reason: reason, SQLState: ce.code})
+	s.srv.opts.Metrics.AuthFailure(reason)
 	ce.send(s.client)
 	return errRefused
 }
@@ -264,6 +305,7 @@ func (s *session) refuse(reason string, ce *clientError, attrs ...any) error {
 func (s *session) refusePlain(reason string, ce *clientError) error {
 	s.log.Warn("client refused", "reason", reason, "message", ce.message)
 	s.record(&audit.Record{Kind: audit.KindAuthFailure, Reason: reason, SQLState: ce.code})
+	s.srv.opts.Metrics.AuthFailure(reason)
 	ce.send(s.raw)
 	return errRefused
 }
@@ -288,3 +330,29 @@ func (s *session) greeting() []byte {
 // newStartupReader returns the pre-TLS reader; small, because only startup
 // packets pass through it before TLS takes the raw connection over.
 func newStartupReader(c net.Conn) *bufio.Reader { return bufio.NewReaderSize(c, 512) }
+
+// forwardCancel passes a CancelRequest for a key another instance issued
+// to that instance, as PgBouncer's peering does.
+func (s *session) forwardCancel(ctx context.Context, instance int, payload []byte) {
+	addr, ok := s.srv.opts.Peers[instance]
+	if !ok {
+		s.log.Info("cancel request for an unknown instance", "instance", instance)
+		return
+	}
+	var d net.Dialer
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := d.DialContext(dctx, "tcp", addr)
+	if err != nil {
+		s.log.Warn("cancel forwarding failed", "peer", instance, "err", err)
+		return
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	msg := make([]byte, 8, 8+len(payload))
+	binary.BigEndian.PutUint32(msg, uint32(8+len(payload)))
+	binary.BigEndian.PutUint32(msg[4:], pgwire.CancelRequestCode)
+	conn.Write(append(msg, payload...))
+	conn.Read(make([]byte, 1)) // the peer closes once it has handled it
+	s.log.Info("cancel request forwarded", "peer", instance)
+}

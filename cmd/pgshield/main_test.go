@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,7 +96,8 @@ func TestDemo(t *testing.T) {
 		"PGSHIELD_CERT_APP", "PGSHIELD_KEY_APP", "PGSHIELD_CERT_ANALYST", "PGSHIELD_KEY_ANALYST",
 		"BACKEND_SOCKET_DIR", "BACKEND_PORT", "BACKEND_DB", "BACKEND_SUPERUSER", "BACKEND_SUPERUSER_PASSWORD_FILE",
 		"PGSHIELD_ROLE_APP", "PGSHIELD_ROLE_ANALYST", "PGSHIELD_AUTHENTICATOR",
-		"PGSHIELD_CERT_ADMIN", "PGSHIELD_KEY_ADMIN", "PGSHIELD_POOL_SIZE", "PGSHIELD_AUDIT_DIR", "PGSHIELD_AUDIT_PUBKEY"} {
+		"PGSHIELD_CERT_ADMIN", "PGSHIELD_KEY_ADMIN", "PGSHIELD_POOL_SIZE", "PGSHIELD_AUDIT_DIR", "PGSHIELD_AUDIT_PUBKEY",
+		"PGSHIELD_METRICS_URL", "PGSHIELD_ADMIN_URL"} {
 		if vars[k] == "" {
 			t.Errorf("demo.env lacks %s", k)
 		}
@@ -134,6 +137,18 @@ func TestDemo(t *testing.T) {
 		"user=app", "user=admin", "dbname="+vars["PGSHIELD_DB"], "dbname=pgshield").Replace(dsn)
 	if out, err := exec.Command("psql", "-X", "-A", "-t", "-d", adminDSN, "-c", "SHOW POOLS").CombinedOutput(); err != nil || !strings.Contains(string(out), "appdb") {
 		t.Fatalf("SHOW POOLS: %v %s", err, out)
+	}
+	// The metrics and health endpoints answer.
+	for _, u := range []string{vars["PGSHIELD_METRICS_URL"], vars["PGSHIELD_ADMIN_URL"] + "/healthz", vars["PGSHIELD_ADMIN_URL"] + "/readyz"} {
+		resp, err := http.Get(u)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %v %v", u, err, resp)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.HasSuffix(u, "/metrics") && !strings.Contains(string(body), "pgshield_client_connections") {
+			t.Fatalf("metrics lack pgshield series")
+		}
 	}
 	// creds status shows the encrypted store without a secret in it.
 	out, err = exec.Command(binary, "creds", "status", "--config", vars["PGSHIELD_CONFIG"]).CombinedOutput()

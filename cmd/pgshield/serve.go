@@ -29,7 +29,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(stderr, cfg.Log)
-	d, err := daemon.New(cfg, daemon.Options{Logger: log, Report: stderr})
+	d, err := daemon.New(cfg, daemon.Options{Logger: log, Report: stderr, ConfigPath: *cfgFile})
 	if err != nil {
 		return err
 	}
@@ -42,7 +42,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 				log.Error("reload refused; previous configuration stays in force", "err", err)
 				continue
 			}
-			log.Info("reloaded certificates")
+			log.Info("reload applied")
 		}
 	}()
 	return d.Run(ctx)

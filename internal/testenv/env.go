@@ -142,6 +142,10 @@ shutdown_grace: 5s
 	if err != nil {
 		panic(err)
 	}
+	// Tests refuse clients on purpose, all from 127.0.0.1: the throttle
+	// would block the next test. TestThrottle turns it on.
+	cfg.Limits.AuthFailures = -1
+	cfg.Limits.PerIdentityConnections = -1
 	return cfg
 }
 
