@@ -171,7 +171,7 @@ func (d *Daemon) reportSecurity(w interface{ Write([]byte) (int, error) }) error
 		return fmt.Errorf("security.fallback_mode: %w", err)
 	}
 	r := d.SecurityReport().WithPolicy(minimum, mode)
-	if mode != security.FallbackPermissive || r.Level < minimum {
+	if mode != security.FallbackPermissive {
 		security.Render(w, r)
 	}
 	return security.Enforce(r, minimum, mode)

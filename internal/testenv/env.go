@@ -161,6 +161,12 @@ type Proxy struct {
 
 // StartProxy runs pgshield with cfg until the test ends.
 func (e *Env) StartProxy(t testing.TB, cfg *config.Config) *Proxy {
+	return e.StartProxyWith(t, cfg, daemon.Options{})
+}
+
+// StartProxyWith is StartProxy with daemon options (a config path for
+// reloads, a security report writer); Logger and Listener are set here.
+func (e *Env) StartProxyWith(t testing.TB, cfg *config.Config, opts daemon.Options) *Proxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -168,7 +174,8 @@ func (e *Env) StartProxy(t testing.TB, cfg *config.Config) *Proxy {
 	}
 	logs := &SafeBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	d, err := daemon.New(cfg, daemon.Options{Logger: log, Listener: ln})
+	opts.Logger, opts.Listener = log, ln
+	d, err := daemon.New(cfg, opts)
 	if err != nil {
 		ln.Close()
 		t.Fatal(err)
