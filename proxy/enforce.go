@@ -24,7 +24,7 @@ const (
 // quoted, and a client that executed it could only set its own session's
 // values (and the firewall refuses reserved names anyway).
 func (s *session) enforcement() (variant int, params [][]byte) {
-	opts := s.srv.opts
+	opts := &s.srv.opts
 	if opts.RoleMode == RoleModeSetLocal {
 		variant |= enforceRole
 		params = append(params, []byte(s.grant.Rule.Role))
@@ -70,7 +70,7 @@ func enforcementSQL(variant int) string {
 // sessionRoleSQL switches the session itself to the identity's role and
 // identity, for a standalone statement.
 func (s *session) sessionRoleSQL() string {
-	opts := s.srv.opts
+	opts := &s.srv.opts
 	var stmts []string
 	if opts.RoleMode == RoleModeSetLocal {
 		stmts = append(stmts, "SET SESSION ROLE "+quoteIdent(s.grant.Rule.Role))
@@ -84,7 +84,7 @@ func (s *session) sessionRoleSQL() string {
 // sessionResetSQL undoes sessionRoleSQL: RESET ROLE lands on the
 // authenticator's default role (init-db makes it a role with no privileges).
 func (s *session) sessionResetSQL() string {
-	opts := s.srv.opts
+	opts := &s.srv.opts
 	var stmts []string
 	if opts.RoleMode == RoleModeSetLocal {
 		stmts = append(stmts, "RESET ROLE")

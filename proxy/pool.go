@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -460,21 +459,12 @@ func (p *pool) stats() PoolStats {
 }
 
 // healthy reports whether an idle connection may be handed out: not past
-// its lifetime, and with nothing waiting to be read — a server that shut
-// down or terminated it has sent an error and closed, which a zero-timeout
-// read finds.
+// its lifetime, nothing buffered, and the socket open and quiet.
 func (bc *backendConn) healthy(now time.Time, lifetime time.Duration) bool {
-	if now.Sub(bc.createdAt) > lifetime {
+	if now.Sub(bc.createdAt) > lifetime || bc.fw.Buffered() > 0 {
 		return false
 	}
-	if bc.fw.Buffered() > 0 {
-		return false
-	}
-	bc.SetReadDeadline(time.Now())
-	_, err := bc.fw.Reader().Peek(1)
-	bc.SetReadDeadline(time.Time{})
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded)
+	return bc.Alive()
 }
 
 // statement returns the name of key on this connection and whether it

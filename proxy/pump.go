@@ -87,7 +87,7 @@ func (p *clientPump) pump() error {
 
 // setReadDeadline applies the idle timeouts while nothing is outstanding.
 func (p *clientPump) setReadDeadline() error {
-	s, o := p.s, p.s.srv.opts
+	s, o := p.s, &p.s.srv.opts
 	if s.client == nil {
 		return nil // unit tests drive the pump without a client connection
 	}
