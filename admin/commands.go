@@ -60,6 +60,8 @@ func commandSpecs() []commandSpec {
 		{name: "RELOAD", changes: true, help: "re-read the configuration", run: reload},
 		{name: "KILL", arg: requiredArg, argName: "identity", changes: true,
 			help: "end every session of a certificate identity now; quote it with ' or \" if needed", run: kill},
+		{name: "ROTATE CREDENTIALS", changes: true,
+			help: "rotate the backend login credentials now (the old login drains)", run: rotate},
 		{name: "SHUTDOWN", changes: true, help: "shut the proxy down gracefully", run: shutdown},
 	}
 	help := showResult(textCol("command"), textCol("description"))
@@ -166,6 +168,13 @@ func kill(_ context.Context, ctl Controller, identity string) (*result, error) {
 		return nil, fmt.Errorf("kill: %w", err)
 	}
 	return &result{tag: "KILL " + strconv.Itoa(n)}, nil
+}
+
+func rotate(ctx context.Context, ctl Controller, _ string) (*result, error) {
+	if err := ctl.RotateCredentials(ctx); err != nil {
+		return nil, fmt.Errorf("rotate: %w", err)
+	}
+	return &result{tag: "ROTATE"}, nil
 }
 
 func shutdown(_ context.Context, ctl Controller, _ string) (*result, error) {

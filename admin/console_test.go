@@ -102,7 +102,7 @@ func TestShowHelpListsEveryCommand(t *testing.T) {
 	}
 	want := []string{"SHOW POOLS", "SHOW CLIENTS", "SHOW SERVERS", "SHOW STATS", "SHOW CONFIG",
 		"SHOW SECURITY", "SHOW HELP", "PAUSE [database]", "RESUME [database]", "RELOAD",
-		"KILL <identity>", "SHUTDOWN"}
+		"KILL <identity>", "ROTATE CREDENTIALS", "SHUTDOWN"}
 	if !slices.Equal(usages, want) {
 		t.Errorf("usages = %q, want %q", usages, want)
 	}

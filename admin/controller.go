@@ -36,6 +36,8 @@ type Controller interface {
 	// Shutdown starts the proxy's graceful shutdown and returns without
 	// waiting for it.
 	Shutdown() error
+	// RotateCredentials rotates the backend login credentials now.
+	RotateCredentials(ctx context.Context) error
 }
 
 // PoolInfo describes one backend pool, a row of SHOW POOLS.

@@ -81,6 +81,11 @@ func (f *fakeController) Shutdown() error {
 	return f.err
 }
 
+func (f *fakeController) RotateCredentials(context.Context) error {
+	f.record("RotateCredentials()")
+	return f.err
+}
+
 // codedError is a Controller error that picks its SQLSTATE.
 type codedError struct{ code, msg string }
 

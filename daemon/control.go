@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pgshield/pgshield/admin"
+	"github.com/pgshield/pgshield/audit"
 	"github.com/pgshield/pgshield/security"
 )
 
@@ -105,8 +106,15 @@ func (c controller) Pause(ctx context.Context, database string) error {
 func (c controller) Resume(database string) error { return c.d.server.Resume(database) }
 func (c controller) Reload(context.Context) error { return c.d.Reload() }
 func (c controller) Kill(identity string) (int, error) {
-	return c.d.server.Kill(identity), nil
+	n := c.d.server.Kill(identity)
+	if c.d.audit != nil {
+		c.d.audit.Append(context.Background(), &audit.Record{Kind: audit.KindKill, Identity: identity,
+			Detail: map[string]string{"sessions": strconv.Itoa(n)}})
+	}
+	return n, nil
 }
+
+func (c controller) RotateCredentials(ctx context.Context) error { return c.d.RotateCredentials(ctx) }
 func (c controller) Shutdown() error {
 	c.d.stop()
 	return nil

@@ -13,6 +13,7 @@ import (
 	"github.com/pgshield/pgshield/config"
 	"github.com/pgshield/pgshield/credrotate"
 	"github.com/pgshield/pgshield/credstore"
+	"github.com/pgshield/pgshield/metrics"
 )
 
 // creds is the encrypted credential store and, with an admin DSN, its
@@ -28,12 +29,12 @@ type creds struct {
 // resume is set). sink, when not nil, receives a record of every rotation
 // step.
 func OpenCredentials(ctx context.Context, cfg *config.Config, log *slog.Logger, sink audit.Sink, resume bool) (*creds, error) {
-	return openCredentials(ctx, cfg, log, sink, resume, nil)
+	return openCredentials(ctx, cfg, log, sink, resume, nil, nil)
 }
 
 // openCredentials is OpenCredentials with a hook called once a new login
 // is active (the daemon retires the old login's pooled connections).
-func openCredentials(ctx context.Context, cfg *config.Config, log *slog.Logger, sink audit.Sink, resume bool, onActivated func()) (*creds, error) {
+func openCredentials(ctx context.Context, cfg *config.Config, log *slog.Logger, sink audit.Sink, resume bool, onActivated func(), m *metrics.Metrics) (*creds, error) {
 	cr := cfg.Credentials
 	key, created, err := credstore.LoadOrCreateIdentityKey(cr.IdentityKeyFile, nil)
 	if err != nil {
@@ -73,6 +74,9 @@ func openCredentials(ctx context.Context, cfg *config.Config, log *slog.Logger, 
 		Events: func(e credrotate.Event) {
 			if e.Err == nil && e.Step == credrotate.StepActivated && onActivated != nil {
 				onActivated()
+			}
+			if e.Step == credrotate.StepDone || e.Err != nil {
+				m.CredentialRotation(e.Err)
 			}
 			if sink == nil {
 				return

@@ -132,6 +132,10 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	} else if cfg.RoleMode == proxy.RoleModeSetLocal {
 		log.Warn("the statement firewall is off: in set_local mode clients can leave their role (RESET ROLE)")
 	}
+	d.registry = prometheus.NewRegistry()
+	if d.metrics, err = metrics.New(d.registry, metricsOptions(cfg)); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
 	sink, err := openAudit(cfg, log)
 	if err != nil {
 		return nil, err
@@ -142,7 +146,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 				srv.RetireConnections()
 			}
 		}
-		if d.creds, err = openCredentials(context.Background(), cfg, log, sink, true, retire); err != nil {
+		if d.creds, err = openCredentials(context.Background(), cfg, log, sink, true, retire, d.metrics); err != nil {
 			if sink != nil {
 				sink.Close()
 			}
@@ -152,11 +156,6 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	edgeCfg, err := buildEdge(cfg)
 	if err != nil {
 		return nil, err
-	}
-	d.registry = prometheus.NewRegistry()
-	d.metrics, err = metrics.New(d.registry, metricsOptions(cfg))
-	if err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	srv, err := proxy.New(proxy.Options{
 		Edge:            edgeCfg,
