@@ -257,6 +257,14 @@ type Audit struct {
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
 	// Origin names the log in its checkpoints; "pgshield" when empty.
 	Origin string `yaml:"origin"`
+	// DatabaseDSNEnv or DatabaseDSNFile also copy every record into a
+	// PostgreSQL table (append-only by trigger), asynchronously: statements
+	// never wait on it, and the file log stays the record of truth. Give it
+	// a login that may only INSERT into the table.
+	DatabaseDSNEnv  string `yaml:"database_dsn_env"`
+	DatabaseDSNFile string `yaml:"database_dsn_file"`
+	// DatabaseTable is the table; "pgshield_audit_log" when empty.
+	DatabaseTable string `yaml:"database_table"`
 }
 
 // Pool configures backend connection pooling, with PgBouncer's meanings.
@@ -449,7 +457,7 @@ func (b Backend) IsUnixSocket() bool { return filepath.IsAbs(b.Host) }
 
 func (c *Config) resolvePaths() {
 	for _, p := range []*string{&c.TLS.CertFile, &c.TLS.KeyFile, &c.TLS.ClientCAFile, &c.TLS.CRLFile,
-		&c.Backend.PasswordFile, &c.Backend.TLSCAFile, &c.Backend.RolePasswordDir, &c.Audit.Dir, &c.Audit.SigningKeyFile,
+		&c.Backend.PasswordFile, &c.Backend.TLSCAFile, &c.Backend.RolePasswordDir, &c.Audit.Dir, &c.Audit.SigningKeyFile, &c.Audit.DatabaseDSNFile,
 		&c.Credentials.StoreFile, &c.Credentials.IdentityKeyFile, &c.Credentials.AdminDSNFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(c.dir, *p)

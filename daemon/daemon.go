@@ -9,14 +9,17 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pgshield/pgshield/admin"
 	"github.com/pgshield/pgshield/audit"
+	"github.com/pgshield/pgshield/auditdb"
 	"github.com/pgshield/pgshield/auth"
 	"github.com/pgshield/pgshield/backend"
 	"github.com/pgshield/pgshield/config"
@@ -413,7 +416,29 @@ func openAudit(cfg *config.Config, log *slog.Logger) (audit.Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	return sink, nil
+	if a.DatabaseDSNEnv == "" && a.DatabaseDSNFile == "" {
+		return sink, nil
+	}
+	dsn := os.Getenv(a.DatabaseDSNEnv)
+	if a.DatabaseDSNFile != "" {
+		b, err := os.ReadFile(a.DatabaseDSNFile)
+		if err != nil {
+			sink.Close()
+			return nil, fmt.Errorf("audit.database_dsn_file: %w", err)
+		}
+		dsn = strings.TrimSpace(string(b))
+	}
+	pcfg, err := pgconn.ParseConfig(dsn)
+	if err != nil || dsn == "" {
+		sink.Close()
+		return nil, errors.New("audit: the database DSN is missing or does not parse") // never echo it
+	}
+	tee, err := auditdb.New(context.Background(), auditdb.Options{Next: sink, Config: pcfg, Table: a.DatabaseTable, Logger: log})
+	if err != nil {
+		sink.Close()
+		return nil, err
+	}
+	return tee, nil
 }
 
 // DrainTimeout is a convenience for callers that wait for Run to return.

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgshield/pgshield/audit"
 	"github.com/pgshield/pgshield/config"
@@ -195,5 +197,35 @@ func TestAuditFailClosed(t *testing.T) {
 	}
 	if err != nil || v != 5 {
 		t.Fatalf("after room came back: %v", err)
+	}
+}
+
+// TestAuditTable: records also reach an append-only PostgreSQL table.
+func TestAuditTable(t *testing.T) {
+	dir := t.TempDir()
+	cfg, _ := auditConfig(t, dir)
+	t.Setenv("PGSHIELD_TEST_AUDIT_DSN", fmt.Sprintf("host=%s port=%d user=%s dbname=postgres password=%s",
+		env.Cluster.SocketDir, env.Cluster.Port, env.Cluster.Superuser, env.Cluster.Password()))
+	cfg.Audit.DatabaseDSNEnv = "PGSHIELD_TEST_AUDIT_DSN"
+	p := env.StartProxy(t, cfg)
+	conn := pgxConnect(t, env.DSN(p, "app"))
+	c := ctx(t)
+	conn.Exec(c, "select 'to the table'", pgx.QueryExecModeSimpleProtocol)
+	conn.Close(c)
+	p.Stop() // flushes the queue
+	su, _ := env.Cluster.Config("postgres")
+	pc, err := pgconn.ConnectConfig(c, su)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close(c)
+	res := pc.ExecParams(c, "select count(*) from pgshield_audit_log where statement = $1 and identity = 'app'", [][]byte{[]byte("select 'to the table'")}, nil, nil, nil).Read()
+	if res.Err != nil || string(res.Rows[0][0]) != "1" {
+		t.Fatalf("record not in the table: %v %q", res.Err, res.Rows)
+	}
+	for _, sql := range []string{"update pgshield_audit_log set identity = 'x'", "delete from pgshield_audit_log", "truncate pgshield_audit_log"} {
+		if _, err := pc.Exec(c, sql).ReadAll(); pgCode(err) != "42501" {
+			t.Errorf("%s: want 42501, got %v", sql, err)
+		}
 	}
 }
