@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -31,8 +30,7 @@ func canonicalParam(name string) string {
 // pump with no connection attached.
 func (p *clientPump) attach() error {
 	s := p.s
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx := s.srv.ctx // ends at Close; a fresh context per attach cost more than the wait itself
 	s.mu.Lock()
 	s.waiting = true
 	s.mu.Unlock()
