@@ -62,7 +62,7 @@ type portalInfo struct {
 }
 
 func newClientPump(s *session, fe *pgproto3.Backend) *clientPump {
-	return &clientPump{s: s, fe: fe, fw: s.srv.opts.Firewall, buf: make([]byte, 0, 8<<10), portals: map[string]portalInfo{}}
+	return &clientPump{s: s, fe: fe, fw: s.srv.opts.Firewall, portals: map[string]portalInfo{}}
 }
 
 func (p *clientPump) pump() error {
@@ -74,6 +74,9 @@ func (p *clientPump) pump() error {
 			p.s.mconn.SetState(metrics.StateActive)
 		} else {
 			p.s.mconn.SetState(metrics.StateIdle)
+			// An idle client holds no write buffer: with thousands of them
+			// connected, that is most of a session's memory after TLS's.
+			p.buf = nil
 		}
 		msg, err := p.fe.Receive()
 		if err != nil {
@@ -817,8 +820,8 @@ func (p *clientPump) flush() error {
 	if err := bc.write(p.buf); err != nil {
 		return fmt.Errorf("%w: %w", errBackendWrite, err)
 	}
-	if cap(p.buf) > 1<<20 {
-		p.buf = make([]byte, 0, 8<<10) // let a huge message's buffer go
+	if cap(p.buf) > 64<<10 {
+		p.buf = nil // let a huge message's buffer go
 	}
 	p.buf = p.buf[:0]
 	return nil
