@@ -211,6 +211,9 @@ func (s *sink) sync() error {
 	}
 	s.dirty = false
 	s.setFailing(false)
+	if s.opts.OnSync != nil {
+		s.opts.OnSync(d)
+	}
 	s.count(func(st *Stats) {
 		st.Syncs++
 		st.SyncTime += d

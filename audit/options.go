@@ -83,6 +83,9 @@ type Options struct {
 	// Logger receives operational messages (never record contents or
 	// keys); nil discards them.
 	Logger *slog.Logger
+	// OnSync, when set, is told how long each fdatasync took (for a
+	// latency histogram). It runs on the writer goroutine: keep it cheap.
+	OnSync func(time.Duration)
 	// OpenFile opens segment and checkpoint files; nil means os.OpenFile.
 	// Tests inject failing files through it.
 	OpenFile func(name string, flag int, perm os.FileMode) (File, error)

@@ -139,7 +139,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if d.metrics, err = metrics.New(d.registry, metricsOptions(cfg)); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	sink, err := openAudit(cfg, log)
+	sink, err := openAudit(cfg, log, d.metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -388,7 +388,7 @@ func (d *Daemon) closeAudit() {
 
 // openAudit opens the audit log when configured; it verifies the tail of an
 // existing log and refuses to start on a corrupt one.
-func openAudit(cfg *config.Config, log *slog.Logger) (audit.Sink, error) {
+func openAudit(cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (audit.Sink, error) {
 	a := cfg.Audit
 	if a.Dir == "" {
 		return nil, nil
@@ -412,6 +412,7 @@ func openAudit(cfg *config.Config, log *slog.Logger) (audit.Sink, error) {
 		Params:             audit.ParamPolicy(a.Params),
 		FailOpen:           a.FailOpen,
 		Logger:             log,
+		OnSync:             m.AuditSync,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)

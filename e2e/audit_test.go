@@ -70,6 +70,13 @@ func TestAuditRecordsEveryStatement(t *testing.T) {
 	conn.Exec(c, "insert into audited_t values ($1)", 41)
 	conn.Exec(c, "insert into audited_t values (1), (2)", pgx.QueryExecModeSimpleProtocol)
 	conn.Exec(c, "reset role")
+	if _, err := conn.PgConn().CopyFrom(c, strings.NewReader("1\n2\n3\n"), "copy audited_t from stdin"); err != nil {
+		t.Fatal(err)
+	}
+	var copied strings.Builder
+	if _, err := conn.PgConn().CopyTo(c, &copied, "copy (select 1 from generate_series(1,4)) to stdout"); err != nil {
+		t.Fatal(err)
+	}
 	conn.Close(c)
 	p.Stop()
 
@@ -100,6 +107,20 @@ func TestAuditRecordsEveryStatement(t *testing.T) {
 	}
 	if d := find(func(m map[string]any) bool { return m["kind"] == "denied" && m["reason"] == "set_role" }); d == nil {
 		t.Fatal("no record of the denied RESET ROLE")
+	}
+	copyIn := find(func(m map[string]any) bool {
+		d, _ := m["detail"].(map[string]any)
+		return m["kind"] == "outcome" && d != nil && d["copy"] == "from_client"
+	})
+	copyOut := find(func(m map[string]any) bool {
+		d, _ := m["detail"].(map[string]any)
+		return m["kind"] == "outcome" && d != nil && d["copy"] == "to_client"
+	})
+	if copyIn == nil || copyIn["detail"].(map[string]any)["copy_bytes"] != "6" || copyIn["rows"] != float64(3) {
+		t.Fatalf("COPY FROM outcome: %v", copyIn)
+	}
+	if copyOut == nil || copyOut["detail"].(map[string]any)["copy_bytes"] != "8" || copyOut["rows"] != float64(4) {
+		t.Fatalf("COPY TO outcome: %v", copyOut)
 	}
 	for _, kind := range []string{"connect", "disconnect"} {
 		if find(func(m map[string]any) bool { return m["kind"] == kind }) == nil {

@@ -350,3 +350,30 @@ func TestCancelAcrossInstances(t *testing.T) {
 		t.Fatal("instance B did not forward")
 	}
 }
+
+// TestRollingRestartReusePort: with listen_reuse_port a second instance
+// binds the same address; the first drains and clients keep connecting.
+func TestRollingRestartReusePort(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cfg := env.Config()
+	cfg.Listen, cfg.ListenReusePort = addr, true
+	old := env.StartProxy(t, cfg)
+	next := env.StartProxy(t, cfg) // the same address: SO_REUSEPORT
+	if next.Port != old.Port {
+		t.Fatalf("ports %s and %s", old.Port, next.Port)
+	}
+	if err := old.Stop(); err != nil {
+		t.Fatalf("old instance: %v", err)
+	}
+	for i := range 5 {
+		out, _, err := psql(t, env.DSN(next, "app"), "-c", fmt.Sprintf("select %d", i))
+		if err != nil || out != fmt.Sprint(i) {
+			t.Fatalf("after the old instance left: %v %q", err, out)
+		}
+	}
+}

@@ -37,6 +37,10 @@ type expectation struct {
 	started  time.Time
 	rows     int64
 	sqlstate string
+	// copyDir is 'i' or 'o' once the statement turned out to be a COPY
+	// (CopyInResponse, CopyOutResponse); copyBytes counts what came out.
+	copyDir   byte
+	copyBytes int64
 }
 
 // onInjectError says what an error answering pgshield's own message means.

@@ -177,6 +177,9 @@ func (p *clientPump) handle(msg pgproto3.FrontendMessage) error {
 	case *pgproto3.Close:
 		return p.closeMsg(m)
 	default: // CopyData, CopyDone, CopyFail: part of a COPY already queued
+		if cd, ok := m.(*pgproto3.CopyData); ok && p.s.srv.opts.Audit != nil {
+			p.s.copyIn.Add(int64(len(cd.Data)))
+		}
 		if err := p.add(m); err != nil {
 			return err
 		}

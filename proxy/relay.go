@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -77,8 +78,9 @@ type backendReader struct {
 	bc *backendConn
 }
 
-// backendWatch: everything but rows, copy data, notices and notifications.
-var backendWatch = func() pgwire.Watch {
+// backendWatch: everything but rows, copy data, notices and notifications;
+// auditWatch adds copy data, whose bytes the audit record counts.
+var backendWatch, auditWatch = func() (pgwire.Watch, pgwire.Watch) {
 	var w pgwire.Watch
 	for t := 0; t < 256; t++ {
 		w[t] = true
@@ -86,14 +88,20 @@ var backendWatch = func() pgwire.Watch {
 	for _, t := range []byte{'D', 'd', 'N', 'A'} {
 		w[t] = false
 	}
-	return w
+	a := w
+	a['d'] = true
+	return w, a
 }()
 
 func (r backendReader) run() {
 	s, bc := r.s, r.bc
 	defer s.readerDone()
 	released := false
-	err := bc.fw.Forward(s.client, &backendWatch, func(typ byte, body []byte) (pgwire.Action, error) {
+	watch := &backendWatch
+	if s.srv.opts.Audit != nil {
+		watch = &auditWatch
+	}
+	err := bc.fw.Forward(s.client, watch, func(typ byte, body []byte) (pgwire.Action, error) {
 		act, release, outcome, err := r.onMessage(typ, body)
 		if outcome != nil {
 			s.record(outcome) // after the fact: a failure here loses no statement record
@@ -137,6 +145,12 @@ func (r backendReader) onMessage(typ byte, body []byte) (pgwire.Action, bool, *a
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if typ == 'd' { // only watched with an audit log: count COPY TO bytes
+		if len(s.queue) > 0 {
+			s.queue[0].copyBytes += int64(len(body))
+		}
+		return pgwire.Action{}, false, nil, nil
+	}
 	if typ == 'E' && isFatal(body) {
 		s.sawFatal = true
 	}
@@ -194,6 +208,12 @@ func (r backendReader) onMessage(typ byte, body []byte) (pgwire.Action, bool, *a
 		}
 		return pgwire.Action{Drop: own}, release, outcome, nil
 	}
+	switch typ {
+	case 'G':
+		head.copyDir = 'i'
+	case 'H':
+		head.copyDir = 'o'
+	}
 	done, fits := head.terminal(typ)
 	if !fits {
 		return pgwire.Action{}, false, nil, fmt.Errorf("%w: %q answers %q", errDesync, typ, head.msg)
@@ -216,6 +236,12 @@ func (r backendReader) outcome(head *expectation) *audit.Record {
 	rows := head.rows
 	rec := &audit.Record{Kind: audit.KindOutcome, Ref: head.auditSeq, Rows: &rows, SQLState: head.sqlstate,
 		DurationUS: r.s.srv.opts.Now().Sub(head.started).Microseconds(), BackendPID: r.bc.PID}
+	switch head.copyDir {
+	case 'i':
+		rec.Detail = map[string]string{"copy": "from_client", "copy_bytes": strconv.FormatInt(r.s.copyIn.Swap(0), 10)}
+	case 'o':
+		rec.Detail = map[string]string{"copy": "to_client", "copy_bytes": strconv.FormatInt(head.copyBytes, 10)}
+	}
 	head.auditSeq = 0 // one outcome per statement
 	return rec
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pgshield/pgshield/audit"
@@ -57,6 +58,9 @@ type session struct {
 	view map[string]string
 	// stmts are the client's named prepared statements.
 	stmts map[string]stmtDef
+	// copyIn counts COPY FROM STDIN bytes the client sent, for the audit
+	// record; the reader takes it when the COPY completes.
+	copyIn atomic.Int64
 	// waiting: the pump waits for a connection from the pool.
 	waiting bool
 	// readers counts running backendReaders (0 or 1).

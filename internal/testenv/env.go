@@ -168,21 +168,26 @@ func (e *Env) StartProxy(t testing.TB, cfg *config.Config) *Proxy {
 // reloads, a security report writer); Logger and Listener are set here.
 func (e *Env) StartProxyWith(t testing.TB, cfg *config.Config, opts daemon.Options) *Proxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var ln net.Listener
+	var err error
+	if !cfg.ListenReusePort { // with SO_REUSEPORT the daemon listens itself
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	logs := &SafeBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts.Logger, opts.Listener = log, ln
 	d, err := daemon.New(cfg, opts)
 	if err != nil {
-		ln.Close()
+		if ln != nil {
+			ln.Close()
+		}
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Proxy{Daemon: d, Log: logs, cancel: cancel, done: make(chan error, 1)}
-	p.Host, p.Port, _ = net.SplitHostPort(ln.Addr().String())
+	p.Host, p.Port, _ = net.SplitHostPort(d.Addr().String())
 	go func() { p.done <- d.Run(ctx) }()
 	t.Cleanup(func() {
 		p.Stop()
