@@ -33,6 +33,10 @@ type Options struct {
 	// mapped role in role_mode login, and "" when pgshield logs in as its
 	// authenticator.
 	Credentials func(role string) (user, password string, err error)
+	// Around, when set, wraps each whole login (reading the credentials and
+	// logging in), so that a password change can be serialized against the
+	// logins of that role.
+	Around func(role string, login func() error) error
 }
 
 // Conn is a logged-in backend connection, taken over from pgconn.
@@ -89,6 +93,19 @@ func (e *LoginError) Unwrap() error { return e.Err }
 // Connect logs in to database with the given startup parameters, as the
 // login Credentials names for role.
 func (c *Connector) Connect(ctx context.Context, database, role string, params map[string]string) (*Conn, error) {
+	if c.opts.Around == nil {
+		return c.connect(ctx, database, role, params)
+	}
+	var conn *Conn
+	err := c.opts.Around(role, func() error {
+		var err error
+		conn, err = c.connect(ctx, database, role, params)
+		return err
+	})
+	return conn, err
+}
+
+func (c *Connector) connect(ctx context.Context, database, role string, params map[string]string) (*Conn, error) {
 	user, password, err := c.opts.Credentials(role)
 	if err != nil {
 		return nil, &LoginError{SQLState: "08001", ClientMessage: "pgshield has no backend credentials", Err: err}

@@ -53,8 +53,8 @@ func (c *Config) Validate() error {
 	switch c.RoleMode {
 	case "set_local":
 	case "login":
-		if c.Backend.RolePasswordDir == "" {
-			add(fieldErr("backend.role_password_dir", "required with role_mode login"))
+		if c.Backend.RolePasswordDir == "" && c.Credentials.StoreFile == "" {
+			add(fieldErr("backend.role_password_dir", "required with role_mode login (or credentials.store_file)"))
 		}
 	default:
 		add(fieldErr("role_mode", "%q is not set_local or login", c.RoleMode))

@@ -25,6 +25,9 @@ type Rotator interface {
 	Rotate(ctx context.Context) error
 	// RotateSingle changes login's password in place; see single.go.
 	RotateSingle(ctx context.Context, login string) error
+	// BootstrapSingle stores a first password for login (role_mode login)
+	// unless one is active; see single.go.
+	BootstrapSingle(ctx context.Context, login string) error
 	// Resume finishes, or rolls back, the rotation the store records as
 	// interrupted. Call it at start-up; it does nothing when none is.
 	Resume(ctx context.Context) error

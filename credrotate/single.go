@@ -157,3 +157,45 @@ func (r *rotator) dropSingle(ctx context.Context, login string, version int) err
 		return nil
 	})
 }
+
+// BootstrapSingle gives login (a mapped role of role_mode login) its first
+// stored password, unless the store already has an active one: a fresh
+// password is saved as pending, set on the role (which also gets LOGIN),
+// verified and activated, as RotateSingle does. Options.Serialize is used
+// when set.
+func (r *rotator) BootstrapSingle(ctx context.Context, login string) error {
+	if err := checkRoleName(login); err != nil {
+		return fmt.Errorf("credrotate: %w", err)
+	}
+	if err := r.acquire(ctx); err != nil {
+		return err
+	}
+	defer r.release()
+	st := r.opts.Store.Snapshot()
+	if _, ok := st.Active(login); ok {
+		return nil
+	}
+	password, err := credstore.GeneratePassword(r.opts.Rand, r.opts.PasswordHexChars)
+	if err != nil {
+		return fmt.Errorf("credrotate: %w", err)
+	}
+	version, now := nextVersion(st, login), r.opts.Now()
+	err = r.opts.Store.Update(ctx, func(st *credstore.State) error {
+		if st.Rotation != nil {
+			return ErrOtherRotation
+		}
+		st.Put(credstore.NewCredential(login, version, password, now))
+		st.Rotation = &credstore.Rotation{Step: string(StepGenerated), Login: login, TargetVersion: version, StartedAt: now,
+			Notes: map[string]string{noteMode: modeSingle, noteOldVersion: "0"}}
+		return nil
+	})
+	r.emit(StepGenerated, login, version, err)
+	if err != nil {
+		return fmt.Errorf("credrotate: saving the pending credential: %w", err)
+	}
+	if r.opts.Serialize == nil {
+		r.opts.Serialize = func(fn func() error) error { return fn() }
+		defer func() { r.opts.Serialize = nil }()
+	}
+	return r.finishSingle(ctx, login, version, 0, false)
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -22,6 +23,13 @@ type creds struct {
 	store credstore.Store
 	rot   credrotate.Rotator // nil without an admin DSN: no rotation
 	base  string
+	// loginMode: every mapped role is a login of its own (role_mode login),
+	// rotated in place; roles lists them.
+	loginMode bool
+	roles     []string
+	// locks serialize a role's password change against its new logins.
+	locksMu sync.Mutex
+	locks   map[string]*sync.RWMutex
 }
 
 // OpenCredentials opens the store named by cfg and, when an admin DSN is
@@ -47,7 +55,7 @@ func openCredentials(ctx context.Context, cfg *config.Config, log *slog.Logger, 
 	if err != nil {
 		return nil, fmt.Errorf("credentials.store_file: %w", err)
 	}
-	c := &creds{store: store, base: cfg.Backend.LoginRole}
+	c := &creds{store: store, base: cfg.Backend.LoginRole, loginMode: cfg.RoleMode == "login", locks: map[string]*sync.RWMutex{}}
 	dsn, err := cfg.AdminDSN()
 	if err != nil {
 		if cr.Rotate {
@@ -67,8 +75,13 @@ func openCredentials(ctx context.Context, cfg *config.Config, log *slog.Logger, 
 			mapped = append(mapped, id.Role)
 		}
 	}
+	c.roles = mapped
+	base := cfg.Backend.LoginRole
+	if c.loginMode {
+		mapped, base = nil, "" // no alternating pair: each role rotates in place
+	}
 	c.rot, err = credrotate.New(credrotate.Options{
-		Store: store, Base: cfg.Backend.LoginRole, Admin: admin, MappedRoles: mapped,
+		Store: store, Base: base, Admin: admin, MappedRoles: mapped, Serialize: c.serializer(),
 		PasswordHexChars: cr.PasswordHexChars, Grace: cr.GracePeriod, TerminateAfterGrace: cr.TerminateAfterGrace,
 		Logger: log,
 		Events: func(e credrotate.Event) {
@@ -110,6 +123,100 @@ func (c *creds) Store() credstore.Store { return c.store }
 // Close releases the store.
 func (c *creds) Close() error { return c.store.Close() }
 
+// lock returns role's login lock.
+func (c *creds) lock(role string) *sync.RWMutex {
+	c.locksMu.Lock()
+	defer c.locksMu.Unlock()
+	l, ok := c.locks[role]
+	if !ok {
+		l = &sync.RWMutex{}
+		c.locks[role] = l
+	}
+	return l
+}
+
+// serializer runs a password change while no login of that role is under
+// way (credrotate.Options.Serialize); the rotating role is the one whose
+// lock is free. Logins take the lock shared (around).
+func (c *creds) serializer() func(fn func() error) error {
+	return func(fn func() error) error {
+		// credrotate serializes one login at a time and calls this for it;
+		// taking every role's lock keeps this simple and the window is one
+		// ALTER ROLE plus one verification login.
+		c.locksMu.Lock()
+		roles := append([]string(nil), c.roles...)
+		c.locksMu.Unlock()
+		for _, r := range roles {
+			c.lock(r).Lock()
+		}
+		defer func() {
+			for _, r := range roles {
+				c.lock(r).Unlock()
+			}
+		}()
+		return fn()
+	}
+}
+
+// around wraps a backend login in its role's shared lock.
+func (c *creds) around(role string, login func() error) error {
+	if !c.loginMode || role == "" {
+		return login()
+	}
+	l := c.lock(role)
+	l.RLock()
+	defer l.RUnlock()
+	return login()
+}
+
+// activeFor returns the credential for role ("" = the authenticator).
+func (c *creds) activeFor(role string) (string, string, error) {
+	if role == "" {
+		return c.active()
+	}
+	if cred, ok := c.store.Snapshot().Active(role); ok {
+		return cred.Login, cred.Password(), nil
+	}
+	return "", "", fmt.Errorf("credentials: no active credential for role %s (run pgshield creds init)", role)
+}
+
+// bootstrap gives every login its first stored password.
+func (c *creds) bootstrap(ctx context.Context, superuser *pgconn.Config) error {
+	if !c.loginMode {
+		return c.rot.Bootstrap(ctx, superuser)
+	}
+	for _, r := range c.roles {
+		if err := c.rot.BootstrapSingle(ctx, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rotate rotates now: the alternating pair, or every role in login mode.
+func (c *creds) rotate(ctx context.Context) error {
+	if !c.loginMode {
+		return c.rot.Rotate(ctx)
+	}
+	for _, r := range c.roles {
+		if err := c.rot.RotateSingle(ctx, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Bootstrap creates the logins' first stored passwords (pgshield creds init).
+func (c *creds) Bootstrap(ctx context.Context, superuser *pgconn.Config) error {
+	if c.rot == nil {
+		return errors.New("credentials: no admin connection")
+	}
+	return c.bootstrap(ctx, superuser)
+}
+
+// Rotate rotates now (pgshield creds rotate).
+func (c *creds) Rotate(ctx context.Context) error { return c.rotate(ctx) }
+
 // active returns the login and password new backend connections use.
 func (c *creds) active() (string, string, error) {
 	if c.rot != nil {
@@ -139,5 +246,5 @@ func (d *Daemon) RotateCredentials(ctx context.Context) error {
 	if d.creds == nil || d.creds.rot == nil {
 		return errors.New("credential rotation is not configured (credentials.store_file and admin_dsn)")
 	}
-	return d.creds.rot.Rotate(ctx)
+	return d.creds.rotate(ctx)
 }

@@ -109,13 +109,19 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		TLSCAFile:      cfg.Backend.TLSCAFile,
 		TLSServerName:  cfg.Backend.TLSServerName,
 		ConnectTimeout: cfg.Backend.ConnectTimeout,
+		Around: func(role string, login func() error) error {
+			if d.creds != nil {
+				return d.creds.around(role, login)
+			}
+			return login()
+		},
 		Credentials: func(role string) (string, string, error) {
+			if d.creds != nil {
+				return d.creds.activeFor(role)
+			}
 			if role != "" {
 				pw, err := cfg.RolePassword(role)
 				return role, pw, err
-			}
-			if d.creds != nil {
-				return d.creds.active()
 			}
 			pw, err := cfg.BackendPassword()
 			return cfg.Backend.LoginRole, pw, err
@@ -320,7 +326,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 		cancel()
 		<-observed
 	}
-	if d.creds != nil && d.creds.rot != nil && d.cfg.Credentials.Rotate {
+	if d.creds != nil && d.creds.rot != nil && d.cfg.Credentials.Rotate && d.creds.loginMode {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			d.rotateLoginsOnSchedule(ctx)
+		}()
+		defer func() { <-done }()
+	}
+	if d.creds != nil && d.creds.rot != nil && d.cfg.Credentials.Rotate && !d.creds.loginMode {
 		sched, err := credrotate.NewScheduler(credrotate.SchedulerOptions{Rotator: d.creds.rot,
 			Interval: d.cfg.Credentials.RotationInterval, Logger: d.log})
 		if err != nil {
@@ -487,3 +501,24 @@ func poolOverrides(p config.Pool) map[string]proxy.PoolSettings {
 
 // Server is the running proxy, for the admin console and tests.
 func (d *Daemon) Server() *proxy.Server { return d.server }
+
+// rotateLoginsOnSchedule rotates every role's login (role_mode login) each
+// rotation interval until ctx ends.
+func (d *Daemon) rotateLoginsOnSchedule(ctx context.Context) {
+	every := d.cfg.Credentials.RotationInterval
+	if every == 0 {
+		every = credrotate.DefaultInterval
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := d.creds.rotate(ctx); err != nil && ctx.Err() == nil {
+			d.log.Error("credential rotation failed; will retry at the next interval", "err", err)
+		}
+	}
+}

@@ -190,7 +190,7 @@ func bootstrapCredentials(ctx context.Context, cfg *config.Config, c *pgcluster.
 	if err != nil {
 		return err
 	}
-	if err := creds.Rotator().Bootstrap(ctx, su); err != nil {
+	if err := creds.Bootstrap(ctx, su); err != nil {
 		return fmt.Errorf("demo: creds init: %w", err)
 	}
 	return nil

@@ -7,8 +7,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -132,4 +136,81 @@ func TestRotationUnderLoad(t *testing.T) {
 		t.Error("the rotation was not counted")
 	}
 	t.Logf("pgbench during rotation: %s", regexp.MustCompile(`tps = [\d.]+`).FindString(out.String()))
+}
+
+// TestLoginModeRotation: role_mode login with the credential store: each
+// mapped role is a login of its own, rotated in place, serialized against
+// its new logins, with no failed transaction under load.
+func TestLoginModeRotation(t *testing.T) {
+	c := ctx(t)
+	if err := env.Cluster.Exec(c, "", "CREATE ROLE app_lm NOLOGIN NOINHERIT", "CREATE ROLE analyst_lm NOLOGIN NOINHERIT",
+		"GRANT app_rw TO app_lm", "GRANT analyst_ro TO analyst_lm"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	su, _ := env.Cluster.Config("appdb")
+	t.Setenv("PGSHIELD_TEST_ADMIN_DSN", fmt.Sprintf("host=%s port=%d user=%s dbname=appdb password=%s",
+		env.Cluster.SocketDir, env.Cluster.Port, env.Cluster.Superuser, env.Cluster.Password()))
+	cfg := env.Config()
+	cfg.RoleMode = "login"
+	cfg.Backend.PasswordFile = ""
+	cfg.Identities[0].Role, cfg.Identities[1].Role = "app_lm", "analyst_lm"
+	cfg.Pool.Size = 4
+	cfg.Credentials = config.Credentials{StoreFile: filepath.Join(dir, "db.enc"), IdentityKeyFile: filepath.Join(dir, "node.key"),
+		AdminDSNEnv: "PGSHIELD_TEST_ADMIN_DSN"}
+	creds, err := daemon.OpenCredentials(c, cfg, slog.New(slog.DiscardHandler), nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := creds.Bootstrap(c, su); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := creds.Store().Snapshot().Active("app_lm")
+	creds.Close()
+	p := env.StartProxy(t, cfg)
+	var wg sync.WaitGroup
+	var failures atomic.Int64
+	stop := make(chan struct{})
+	for i := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				conn, err := pgx.Connect(c, env.DSN(p, []string{"app", "analyst"}[i%2]))
+				if err != nil {
+					failures.Add(1)
+					continue
+				}
+				var u string
+				if err := conn.QueryRow(c, "select current_user").Scan(&u); err != nil || !strings.HasSuffix(u, "_lm") {
+					failures.Add(1)
+				}
+				conn.Close(c)
+			}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := p.Daemon.RotateCredentials(c); err != nil {
+		t.Fatalf("rotate: %v", err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if n := failures.Load(); n > 0 {
+		t.Fatalf("%d failures during the rotation", n)
+	}
+	oc := su.Copy()
+	oc.User, oc.Password = "app_lm", old.Password()
+	if conn, err := pgconn.ConnectConfig(c, oc); err == nil {
+		conn.Close(c)
+		t.Fatal("the old password still works")
+	}
+	if strings.Contains(p.Log.String(), old.Password()) {
+		t.Fatal("a password was logged")
+	}
 }

@@ -80,19 +80,11 @@ func credsCmd(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		defer c.Close()
-		if c.Rotator() == nil {
-			return errors.New("creds init: no admin connection")
-		}
-		if err := c.Rotator().Bootstrap(ctx, su); err != nil {
+		if err := c.Bootstrap(ctx, su); err != nil {
 			return err
 		}
-		act, err := c.Rotator().Active()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "credentials ready: %s version %d is active (the password is in %s, encrypted)\n",
-			act.Login, act.Version, cfg.Credentials.StoreFile)
-		return nil
+		fmt.Fprintf(stdout, "credentials ready (passwords generated, stored encrypted in %s)\n", cfg.Credentials.StoreFile)
+		return credstore.Status(stdout, c.Store().Snapshot(), time.Now(), 0)
 	case "rotate":
 		if *grace > 0 {
 			cfg.Credentials.GracePeriod = *grace
@@ -105,12 +97,11 @@ func credsCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		if c.Rotator() == nil {
 			return errors.New("creds rotate: set credentials.admin_dsn_env or admin_dsn_file")
 		}
-		if err := c.Rotator().Rotate(ctx); err != nil {
+		if err := c.Rotate(ctx); err != nil {
 			return err
 		}
-		act, _ := c.Rotator().Active()
-		fmt.Fprintf(stdout, "rotated: %s version %d is active\n", act.Login, act.Version)
-		return nil
+		fmt.Fprintln(stdout, "rotated")
+		return credstore.Status(stdout, c.Store().Snapshot(), time.Now(), 0)
 	}
 	return fmt.Errorf("unknown creds command %q", args[0])
 }
