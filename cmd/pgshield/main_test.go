@@ -190,11 +190,21 @@ func TestCLIErrors(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("listen: 127.0.0.1:1\ntls: {min_version: \"1.0\"}\nbogus: 1\n"), 0o600)
+	key := filepath.Join(dir, "node.key")
+	os.WriteFile(key, []byte("not a key"), 0o644)
+	store := filepath.Join(dir, "store.yaml")
+	os.WriteFile(store, []byte(`
+tls: {cert_file: s.crt, key_file: s.key, client_ca_file: ca.crt}
+backend: {host: /sock, login_role: l}
+identities: [{name: app, role: r, databases: [db]}]
+credentials: {store_file: db.enc, identity_key_file: node.key}
+`), 0o600)
 	tests := []struct {
 		name string
 		args []string
 		want string
 	}{
+		{"loose identity key", []string{"creds", "status", "--config", store}, "has mode 0644; want 0600"},
 		{"no config", []string{"serve"}, "--config is required"},
 		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`},
 		{"unknown key", []string{"config", "check", "--config", bad}, "bogus"},
