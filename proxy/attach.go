@@ -133,11 +133,13 @@ func (p *clientPump) idle() (attached bool, status byte, err error) {
 	return s.attached != nil, s.status, nil
 }
 
-// ensureStatement makes sure the attached connection has the client's
-// statement def and returns its name there, queueing a Parse (whose
-// answer is swallowed) when it lacks it. Called before the client message
-// that uses it is queued.
-func (p *clientPump) ensureStatement(def stmtDef) (string, error) {
+// connStatement returns def's name on the attached connection (attaching
+// one if needed) and queues, ahead of the client's message, what the
+// connection needs first: a Close of an evicted statement, and then either
+// a Parse of def when it lacks it (for a Bind or Describe; its answer is
+// swallowed, its error is the client's) or, for the client's own Parse, a
+// Close of the copy it has, so that the Parse really parses and answers.
+func (p *clientPump) connStatement(def stmtDef, forParse bool) (string, error) {
 	s := p.s
 	for {
 		s.mu.Lock()
@@ -156,7 +158,11 @@ func (p *clientPump) ensureStatement(def stmtDef) (string, error) {
 			es = append(es, expectation{msg: 'C', own: true, onErr: injectForward})
 			msgs = append(msgs, &pgproto3.Close{ObjectType: 'S', Name: evict})
 		}
-		if prepare {
+		switch {
+		case forParse && !prepare:
+			es = append(es, expectation{msg: 'C', own: true, onErr: injectForward})
+			msgs = append(msgs, &pgproto3.Close{ObjectType: 'S', Name: name})
+		case !forParse && prepare:
 			es = append(es, expectation{msg: 'P', own: true, onErr: injectForward, forgetKey: def.key})
 			msgs = append(msgs, &pgproto3.Parse{Name: name, Query: def.query, ParameterOIDs: def.paramOIDs})
 		}
