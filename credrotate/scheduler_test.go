@@ -35,6 +35,7 @@ type fakeRotator struct {
 
 func (f *fakeRotator) Bootstrap(context.Context, *pgconn.Config) error { return nil }
 func (f *fakeRotator) RotateSingle(context.Context, string) error      { return nil }
+func (f *fakeRotator) BootstrapSingle(context.Context, string) error   { return nil }
 
 func (f *fakeRotator) Rotate(ctx context.Context) error {
 	f.mu.Lock()
