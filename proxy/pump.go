@@ -27,7 +27,7 @@ const reservedPrefix = "__pgshield"
 // pipelined, with no extra round trip.
 type clientPump struct {
 	s  *session
-	fe *pgproto3.Backend
+	fe *msgReader
 	// fw is nil when the firewall is off.
 	fw firewall.Checker
 
@@ -53,7 +53,7 @@ type clientPump struct {
 	portals     map[string]portalInfo
 }
 
-func newClientPump(s *session, fe *pgproto3.Backend) *clientPump {
+func newClientPump(s *session, fe *msgReader) *clientPump {
 	return &clientPump{s: s, fe: fe, fw: s.srv.opts.Firewall, portals: map[string]portalInfo{}}
 }
 
@@ -66,9 +66,13 @@ func (p *clientPump) pump() error {
 			p.s.mconn.SetState(metrics.StateActive)
 		} else {
 			p.s.mconn.SetState(metrics.StateIdle)
-			// An idle client holds no write buffer: with thousands of them
-			// connected, that is most of a session's memory after TLS's.
+			// An idle client holds neither a write nor a read buffer: with
+			// thousands of them connected, that is most of a session's
+			// memory after TLS's.
 			p.buf = nil
+			if p.fe != nil {
+				p.fe.release()
+			}
 		}
 		msg, err := p.fe.Receive()
 		if err != nil {

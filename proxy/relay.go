@@ -23,7 +23,7 @@ const flushAt = 32 << 10
 // forwards the answers and hands the connection back to the pool when the
 // transaction is over. It returns when the client side is done and the
 // last reader has stopped.
-func (s *session) relay(fe *pgproto3.Backend) {
+func (s *session) relay(fe *msgReader) {
 	pump := newClientPump(s, fe)
 	s.end(endFor(pump.pump()))
 	s.waitReaders()
@@ -43,7 +43,7 @@ var (
 func clientReadError(err error) *clientError {
 	var tooBig *pgproto3.ExceededMaxBodyLenErr
 	switch {
-	case errors.As(err, &tooBig):
+	case errors.As(err, &tooBig), errors.Is(err, errMessageTooLarge):
 		return fatal(codeProtocolViolation, "message too large")
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
 		return nil

@@ -22,7 +22,7 @@ import (
 
 // pumpClient runs a pump with no firewall and no enforcement, attached to
 // a backend that is be; a stand-in reader answers every expectation at once.
-func pumpClient(fe *pgproto3.Backend, be io.Writer) error {
+func pumpClient(fe *msgReader, be io.Writer) error {
 	srv := &Server{opts: Options{RoleMode: RoleModeLogin, Now: time.Now}}
 	s := &session{srv: srv, status: 'I', stmts: map[string]stmtDef{}, grant: &auth.Grant{Rule: &rolemap.Rule{}},
 		log: slog.New(slog.DiscardHandler), mode: PoolModeSession, ended: false}
@@ -90,8 +90,7 @@ func TestPumpClientForwardsWholeMessages(t *testing.T) {
 		"onebyte": iotest.OneByteReader(bytes.NewReader(in)),
 	} {
 		var out bytes.Buffer
-		fe := pgproto3.NewBackend(r, io.Discard)
-		fe.SetMaxBodyLen(1 << 20)
+		fe := newMsgReader(r, 1<<20)
 		if err := pumpClient(fe, &out); clientReadError(err) != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -103,8 +102,7 @@ func TestPumpClientForwardsWholeMessages(t *testing.T) {
 
 func TestPumpClientBounds(t *testing.T) {
 	big := encodeAll(t, &pgproto3.Query{String: string(bytes.Repeat([]byte("x"), 5000))})
-	fe := pgproto3.NewBackend(bytes.NewReader(big), io.Discard)
-	fe.SetMaxBodyLen(1024)
+	fe := newMsgReader(bytes.NewReader(big), 1024)
 	var out bytes.Buffer
 	err := pumpClient(fe, &out)
 	if ce := clientReadError(err); ce == nil || ce.code != codeProtocolViolation {
@@ -114,13 +112,13 @@ func TestPumpClientBounds(t *testing.T) {
 		t.Fatal("part of an oversized message reached the backend")
 	}
 	// An unknown message type is a protocol violation, not a silent pass.
-	fe = pgproto3.NewBackend(bytes.NewReader([]byte{'?', 0, 0, 0, 4}), io.Discard)
+	fe = newMsgReader(bytes.NewReader([]byte{'?', 0, 0, 0, 4}), 1<<20)
 	if ce := clientReadError(pumpClient(fe, &out)); ce == nil || ce.code != codeProtocolViolation {
 		t.Fatal("unknown message type accepted")
 	}
 	// A backend that fails under a write ends the pump with errBackendWrite.
 	t.Skip("covered end to end")
-	fe = pgproto3.NewBackend(bytes.NewReader(encodeAll(t, &pgproto3.Sync{})), io.Discard)
+	fe = newMsgReader(bytes.NewReader(encodeAll(t, &pgproto3.Sync{})), 1<<20)
 	if err := pumpClient(fe, failingWriter{}); !errors.Is(err, errBackendWrite) {
 		t.Fatalf("got %v", err)
 	}
@@ -137,8 +135,7 @@ func FuzzPumpClient(f *testing.F) {
 	f.Add(encodeAll(f, &pgproto3.Parse{Query: "x"}, &pgproto3.Sync{}))
 	f.Add([]byte{'Q', 0, 0, 0, 3})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		fe := pgproto3.NewBackend(bytes.NewReader(in), io.Discard)
-		fe.SetMaxBodyLen(1 << 16)
+		fe := newMsgReader(bytes.NewReader(in), 1<<16)
 		var out bytes.Buffer
 		pumpClient(fe, &out)
 		// What was forwarded must be whole messages. (Not byte-identical:

@@ -25,12 +25,11 @@ import (
 // startup takes the connection from accept to the first ReadyForQuery. Every
 // refusal is logged with its reason and, where the protocol still allows one,
 // sent to the client as a FATAL ErrorResponse.
-func (s *session) startup(ctx context.Context) (*pgproto3.Backend, error) {
+func (s *session) startup(ctx context.Context) (*msgReader, error) {
 	if err := s.negotiateTLS(ctx); err != nil {
 		return nil, err
 	}
-	fe := pgproto3.NewBackend(s.client, s.client)
-	fe.SetMaxBodyLen(s.srv.opts.MaxMessageBytes)
+	fe := newMsgReader(s.client, s.srv.opts.MaxMessageBytes)
 	params, err := s.receiveStartup(ctx, fe)
 	if err != nil {
 		return nil, err
@@ -131,7 +130,7 @@ func (s *session) open(ctx context.Context) error {
 
 // admin serves the admin console to an admin identity; anyone else gets
 // 42501. It returns errRefused so the caller ends the session after it.
-func (s *session) admin(ctx context.Context, fe *pgproto3.Backend, params map[string]string) error {
+func (s *session) admin(ctx context.Context, fe *msgReader, params map[string]string) error {
 	if s.srv.opts.Admin == nil || !slices.Contains(s.srv.opts.AdminIdentities, s.peer.Identity) || params["user"] != s.peer.Identity {
 		return s.refuse("not_admin", fatal(codeInsufficientPrivilege, "only admin identities may use the pgshield console"))
 	}
@@ -148,7 +147,9 @@ func (s *session) admin(ctx context.Context, fe *pgproto3.Backend, params map[st
 	}
 	s.log.Info("admin console session", "user", params["user"])
 	s.record(&audit.Record{Kind: audit.KindAdmin, Action: "console"})
-	if err := s.srv.opts.Admin(s.srv.ctx, fe, s.client, s.peer.Identity); err != nil {
+	// The console reads with pgproto3's own Backend: msgReader read the
+	// startup packet exactly, so nothing is buffered ahead.
+	if err := s.srv.opts.Admin(s.srv.ctx, pgproto3.NewBackend(s.client, s.client), s.client, s.peer.Identity); err != nil {
 		s.log.Info("admin console ended", "err", err)
 	}
 	return errRefused
@@ -247,8 +248,8 @@ func (s *session) handshake(ctx context.Context, early []byte, direct bool) erro
 }
 
 // receiveStartup reads the StartupMessage over TLS and returns its parameters.
-func (s *session) receiveStartup(ctx context.Context, fe *pgproto3.Backend) (map[string]string, error) {
-	msg, err := fe.ReceiveStartupMessage()
+func (s *session) receiveStartup(ctx context.Context, fe *msgReader) (map[string]string, error) {
+	msg, err := fe.ReceiveStartup()
 	if err != nil {
 		return nil, s.refuse("startup_packet_invalid", fatal(codeProtocolViolation, "invalid startup packet"), "err", err)
 	}
