@@ -456,9 +456,6 @@ func openAudit(cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (audit.
 	return tee, nil
 }
 
-// DrainTimeout is a convenience for callers that wait for Run to return.
-func (d *Daemon) DrainTimeout() time.Duration { return d.cfg.ShutdownGrace + 10*time.Second }
-
 // poolSettings turns config pool settings into the proxy's, with unset
 // per-database values taken from the defaults.
 func poolSettings(s, def config.PoolSettings) proxy.PoolSettings {

@@ -57,10 +57,6 @@ func NewForwarder(src io.Reader, bufSize, maxLen, maxWatched int) *Forwarder {
 // Buffered reports how many bytes are read but not yet forwarded.
 func (f *Forwarder) Buffered() int { return f.src.Buffered() }
 
-// Reader exposes the underlying reader, for reading a message instead of
-// forwarding it.
-func (f *Forwarder) Reader() *bufio.Reader { return f.src }
-
 // Action is what an OnMessage callback decides for one message.
 type Action struct {
 	// Stop ends Forward once this message (or its replacement) is written.

@@ -50,8 +50,3 @@ func ReadStartup(r *bufio.Reader) (code uint32, payload []byte, err error) {
 	}
 	return binary.BigEndian.Uint32(buf[:4]), buf[4:], nil
 }
-
-// ReadTLSStartup reads a startup packet over an established TLS stream.
-func ReadTLSStartup(r io.Reader) (code uint32, payload []byte, err error) {
-	return ReadStartup(bufio.NewReaderSize(r, 16))
-}

@@ -1,9 +1,6 @@
 package proxy
 
-import (
-	"fmt"
-	"time"
-)
+import "time"
 
 // ClientInfo describes one client session, for SHOW CLIENTS.
 type ClientInfo struct {
@@ -42,13 +39,9 @@ func (s *Server) Clients() []ClientInfo {
 		case sess.waiting:
 			state = "waiting"
 		}
-		var q string
-		for _, e := range sess.queue {
-			q += fmt.Sprintf("%c", e.msg)
-		}
 		out = append(out, ClientInfo{ID: sess.id, Identity: sess.peer.Identity, Role: sess.grant.Rule.Role,
 			Database: sess.grant.Database, Addr: sess.raw.RemoteAddr().String(), TLSVersion: sess.peer.TLSVersion,
-			State: state + " " + q + fmt.Sprintf(" status=%c attached=%v", sess.status, sess.attached != nil), Pinned: sess.pinned, ConnectedAt: sess.start, Pending: len(sess.queue)})
+			State: state, Pinned: sess.pinned, ConnectedAt: sess.start, Pending: len(sess.queue)})
 		sess.mu.Unlock()
 	}
 	return out
