@@ -198,6 +198,14 @@ func TestThrottle(t *testing.T) {
 		t.Fatal("a blocked address was served")
 	}
 	waitLog(t, p.Log, before, "reason=throttled")
+	// On the wire the refusal is an ErrorResponse with its SQLSTATE.
+	raw, err := net.Dial("tcp", net.JoinHostPort(p.Host, p.Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.Write([]byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f})
+	expectFatal(t, raw, "28000")
 }
 
 // TestSecurityLevelPolicy: strict refuses to start below the minimum, warn

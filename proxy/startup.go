@@ -132,6 +132,7 @@ func (s *session) open(ctx context.Context) error {
 // 42501. It returns errRefused so the caller ends the session after it.
 func (s *session) admin(ctx context.Context, fe *msgReader, params map[string]string) error {
 	if s.srv.opts.Admin == nil || !slices.Contains(s.srv.opts.AdminIdentities, s.peer.Identity) || params["user"] != s.peer.Identity {
+		s.authFailed()
 		return s.refuse("not_admin", fatal(codeInsufficientPrivilege, "only admin identities may use the pgshield console"))
 	}
 	s.raw.SetDeadline(time.Time{})
@@ -160,18 +161,18 @@ func (s *session) admin(ctx context.Context, fe *msgReader, params map[string]st
 // straight away), a CancelRequest, or a plaintext StartupMessage, refused.
 func (s *session) negotiateTLS(ctx context.Context) error {
 	edge := s.srv.edge()
+	// Refused early, before a TLS handshake is spent on the client; the
+	// error goes out in plaintext, as for a plaintext startup.
 	if edge.Throttle != nil {
 		if blocked, _ := edge.Throttle.Blocked(s.clientAddr()); blocked {
-			s.srv.opts.Metrics.AuthFailure("throttled")
-			s.log.Warn("client refused", "reason", "throttled")
-			return errRefused // refused early: no TLS handshake is spent on it
+			return s.refusePlain("throttled", fatal(codeInvalidAuthorization,
+				"too many failed authentication attempts from this address; try again later"))
 		}
 	}
 	if edge.Limiter != nil {
 		if !edge.Limiter.TryAcquireHandshake() {
-			s.srv.opts.Metrics.AuthFailure("too_many_connections")
-			s.log.Warn("client refused", "reason", "too_many_handshakes")
-			return errRefused
+			return s.refusePlain("too_many_connections", fatal(codeTooManyConnections,
+				"pgshield is handling too many TLS handshakes; try again"))
 		}
 		defer edge.Limiter.ReleaseHandshake()
 	}
