@@ -468,23 +468,7 @@ func (c *Config) resolvePaths() {
 // BackendPassword reads the login role's password from its file or variable.
 // The error never contains the password.
 func (c *Config) BackendPassword() (string, error) {
-	b := c.Backend
-	if b.PasswordEnv != "" {
-		v, ok := os.LookupEnv(b.PasswordEnv)
-		if !ok || v == "" {
-			return "", fmt.Errorf("backend.password_env: variable %s is not set", b.PasswordEnv)
-		}
-		return v, nil
-	}
-	data, err := os.ReadFile(b.PasswordFile)
-	if err != nil {
-		return "", fmt.Errorf("backend.password_file: %w", err)
-	}
-	pw := string(bytes.TrimRight(data, "\r\n"))
-	if pw == "" {
-		return "", fmt.Errorf("backend.password_file: %s is empty", b.PasswordFile)
-	}
-	return pw, nil
+	return secret("backend.password", c.Backend.PasswordEnv, c.Backend.PasswordFile)
 }
 
 // RolePassword reads a mapped role's login password (role_mode login).
@@ -492,34 +476,40 @@ func (c *Config) RolePassword(role string) (string, error) {
 	if strings.ContainsAny(role, "/\\\x00") || role == "" || role == "." || role == ".." {
 		return "", fmt.Errorf("backend.role_password_dir: role name %q cannot name a file", role)
 	}
-	path := filepath.Join(c.Backend.RolePasswordDir, role)
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("backend.role_password_dir: %w", err)
-	}
-	pw := string(bytes.TrimRight(data, "\r\n"))
-	if pw == "" {
-		return "", fmt.Errorf("backend.role_password_dir: %s is empty", path)
-	}
-	return pw, nil
+	return secret("backend.role_password", "", filepath.Join(c.Backend.RolePasswordDir, role))
 }
 
 // AdminDSN reads the credential rotation admin DSN from its variable or file.
 func (c *Config) AdminDSN() (string, error) {
-	cr := c.Credentials
-	switch {
-	case cr.AdminDSNFile != "":
-		data, err := os.ReadFile(cr.AdminDSNFile)
-		if err != nil {
-			return "", fmt.Errorf("credentials.admin_dsn_file: %w", err)
-		}
-		return strings.TrimSpace(string(data)), nil
-	case cr.AdminDSNEnv != "":
-		v := os.Getenv(cr.AdminDSNEnv)
+	return secret("credentials.admin_dsn", c.Credentials.AdminDSNEnv, c.Credentials.AdminDSNFile)
+}
+
+// AuditDSN reads the audit table's DSN from its variable or file.
+func (c *Config) AuditDSN() (string, error) {
+	return secret("audit.database_dsn", c.Audit.DatabaseDSNEnv, c.Audit.DatabaseDSNFile)
+}
+
+// secret reads a secret from an environment variable or, when none is
+// named, a file (trailing newline trimmed). Errors name the key (key_env or
+// key_file) and never the value; an empty secret is an error.
+func secret(key, env, file string) (string, error) {
+	if env != "" {
+		v := os.Getenv(env)
 		if v == "" {
-			return "", fmt.Errorf("credentials.admin_dsn_env: variable %s is not set", cr.AdminDSNEnv)
+			return "", fmt.Errorf("%s_env: variable %s is not set", key, env)
 		}
 		return v, nil
 	}
-	return "", fmt.Errorf("credentials: set admin_dsn_env or admin_dsn_file")
+	if file == "" {
+		return "", fmt.Errorf("%s: set %s_env or %s_file", key, key, key)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("%s_file: %w", key, err)
+	}
+	v := strings.TrimRight(string(data), "\r\n")
+	if v == "" {
+		return "", fmt.Errorf("%s_file: %s is empty", key, file)
+	}
+	return v, nil
 }

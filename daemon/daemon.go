@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -434,19 +433,15 @@ func openAudit(cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (audit.
 	if a.DatabaseDSNEnv == "" && a.DatabaseDSNFile == "" {
 		return sink, nil
 	}
-	dsn := os.Getenv(a.DatabaseDSNEnv)
-	if a.DatabaseDSNFile != "" {
-		b, err := os.ReadFile(a.DatabaseDSNFile)
-		if err != nil {
-			sink.Close()
-			return nil, fmt.Errorf("audit.database_dsn_file: %w", err)
-		}
-		dsn = strings.TrimSpace(string(b))
+	dsn, err := cfg.AuditDSN()
+	if err != nil {
+		sink.Close()
+		return nil, err
 	}
 	pcfg, err := pgconn.ParseConfig(dsn)
-	if err != nil || dsn == "" {
+	if err != nil {
 		sink.Close()
-		return nil, errors.New("audit: the database DSN is missing or does not parse") // never echo it
+		return nil, errors.New("audit: the database DSN does not parse") // never echo it
 	}
 	tee, err := auditdb.New(context.Background(), auditdb.Options{Next: sink, Config: pcfg, Table: a.DatabaseTable, Logger: log})
 	if err != nil {
