@@ -44,9 +44,23 @@ func (r *rotator) RotateSingle(ctx context.Context, login string) error {
 	if !ok {
 		return fmt.Errorf("credrotate: login %s has no active credential to rotate", login)
 	}
+	version, err := r.savePending(ctx, st, login, old.Version)
+	if err != nil {
+		return err
+	}
+	if err := r.callHook(StepGenerated, true); err != nil {
+		return err
+	}
+	return r.finishSingle(ctx, login, version, old.Version, true, r.opts.Serialize)
+}
+
+// savePending stores a fresh password for login as its next, pending
+// version, with the rotation record a restart resumes from. Saved before
+// the database changes, so a crash never loses a password PostgreSQL has.
+func (r *rotator) savePending(ctx context.Context, st credstore.State, login string, oldVersion int) (int, error) {
 	password, err := credstore.GeneratePassword(r.opts.Rand, r.opts.PasswordHexChars)
 	if err != nil {
-		return fmt.Errorf("credrotate: %w", err)
+		return 0, fmt.Errorf("credrotate: %w", err)
 	}
 	version, now := nextVersion(st, login), r.opts.Now()
 	err = r.opts.Store.Update(ctx, func(st *credstore.State) error {
@@ -55,17 +69,14 @@ func (r *rotator) RotateSingle(ctx context.Context, login string) error {
 		}
 		st.Put(credstore.NewCredential(login, version, password, now))
 		st.Rotation = &credstore.Rotation{Step: string(StepGenerated), Login: login, TargetVersion: version, StartedAt: now,
-			Notes: map[string]string{noteMode: modeSingle, noteOldVersion: strconv.Itoa(old.Version)}}
+			Notes: map[string]string{noteMode: modeSingle, noteOldVersion: strconv.Itoa(oldVersion)}}
 		return nil
 	})
 	r.emit(StepGenerated, login, version, err)
 	if err != nil {
-		return fmt.Errorf("credrotate: saving the pending credential: %w", err)
+		return 0, fmt.Errorf("credrotate: saving the pending credential: %w", err)
 	}
-	if err := r.callHook(StepGenerated, true); err != nil {
-		return err
-	}
-	return r.finishSingle(ctx, login, version, old.Version, true)
+	return version, nil
 }
 
 // resumeSingle finishes an interrupted RotateSingle. Which password the
@@ -79,13 +90,13 @@ func (r *rotator) resumeSingle(ctx context.Context, rot *credstore.Rotation) err
 	if err != nil {
 		return fmt.Errorf("credrotate: the store's rotation record is incomplete (step %q)", rot.Step)
 	}
-	return r.finishSingle(ctx, rot.Login, rot.TargetVersion, old, false)
+	return r.finishSingle(ctx, rot.Login, rot.TargetVersion, old, false, r.opts.Serialize)
 }
 
 // finishSingle applies, verifies and activates the pending credential under
 // Serialize. restore says whether a failed verification may set the old
 // password back: only when this call itself changed the password.
-func (r *rotator) finishSingle(ctx context.Context, login string, version, oldVersion int, restore bool) error {
+func (r *rotator) finishSingle(ctx context.Context, login string, version, oldVersion int, restore bool, serialize func(func() error) error) error {
 	st := r.opts.Store.Snapshot()
 	nc, ok := find(&st, login, version)
 	if !ok || nc.Password() == "" {
@@ -107,7 +118,7 @@ func (r *rotator) finishSingle(ctx context.Context, login string, version, oldVe
 		r.emit(StepRolledBack, login, version, nil)
 		return err
 	}
-	return r.opts.Serialize(func() error {
+	return serialize(func() error {
 		if err := r.setPassword(ctx, login, nc.Password()); err != nil {
 			r.emit(StepApplied, login, version, err)
 			return undo(err)
@@ -175,27 +186,13 @@ func (r *rotator) BootstrapSingle(ctx context.Context, login string) error {
 	if _, ok := st.Active(login); ok {
 		return nil
 	}
-	password, err := credstore.GeneratePassword(r.opts.Rand, r.opts.PasswordHexChars)
+	version, err := r.savePending(ctx, st, login, 0)
 	if err != nil {
-		return fmt.Errorf("credrotate: %w", err)
+		return err
 	}
-	version, now := nextVersion(st, login), r.opts.Now()
-	err = r.opts.Store.Update(ctx, func(st *credstore.State) error {
-		if st.Rotation != nil {
-			return ErrOtherRotation
-		}
-		st.Put(credstore.NewCredential(login, version, password, now))
-		st.Rotation = &credstore.Rotation{Step: string(StepGenerated), Login: login, TargetVersion: version, StartedAt: now,
-			Notes: map[string]string{noteMode: modeSingle, noteOldVersion: "0"}}
-		return nil
-	})
-	r.emit(StepGenerated, login, version, err)
-	if err != nil {
-		return fmt.Errorf("credrotate: saving the pending credential: %w", err)
+	serialize := r.opts.Serialize
+	if serialize == nil {
+		serialize = func(fn func() error) error { return fn() } // nothing logs in with it yet
 	}
-	if r.opts.Serialize == nil {
-		r.opts.Serialize = func(fn func() error) error { return fn() }
-		defer func() { r.opts.Serialize = nil }()
-	}
-	return r.finishSingle(ctx, login, version, 0, false)
+	return r.finishSingle(ctx, login, version, 0, false, serialize)
 }
