@@ -24,6 +24,9 @@ const (
 // quoted, and a client that executed it could only set its own session's
 // values (and the firewall refuses reserved names anyway).
 func (s *session) enforcement() (variant int, params [][]byte) {
+	if s.enfReady {
+		return s.enfVariant, s.enfParams // the same for every transaction
+	}
 	opts := &s.srv.opts
 	if opts.RoleMode == RoleModeSetLocal {
 		variant |= enforceRole
@@ -36,6 +39,7 @@ func (s *session) enforcement() (variant int, params [][]byte) {
 	if s.grant.Rule.ReadOnly {
 		variant |= enforceReadOnly
 	}
+	s.enfReady, s.enfVariant, s.enfParams = true, variant, params
 	return variant, params
 }
 

@@ -41,6 +41,8 @@ type clientPump struct {
 	// resetAfter: this cycle runs under a session-level role (for a
 	// statement PostgreSQL refuses in a transaction); reset it after.
 	resetAfter bool
+	// deadlineSet: an idle timeout's read deadline is on the connection.
+	deadlineSet bool
 	// deferred are named Parses of a cycle that so far holds nothing else,
 	// received with no connection attached: if a Sync follows, pgshield
 	// answers them itself and prepares the statements where they are first
@@ -59,10 +61,8 @@ func newClientPump(s *session, fe *msgReader) *clientPump {
 
 func (p *clientPump) pump() error {
 	for {
-		if err := p.setReadDeadline(); err != nil {
-			return err
-		}
-		if p.isAttached() {
+		attached, outstanding, status := p.state()
+		if attached {
 			p.s.mconn.SetState(metrics.StateActive)
 		} else {
 			p.s.mconn.SetState(metrics.StateIdle)
@@ -74,6 +74,9 @@ func (p *clientPump) pump() error {
 				p.fe.release()
 			}
 		}
+		if err := p.setReadDeadline(outstanding, status); err != nil {
+			return err
+		}
 		msg, err := p.fe.Receive()
 		if err != nil {
 			return p.readError(err)
@@ -84,15 +87,22 @@ func (p *clientPump) pump() error {
 	}
 }
 
+// state reads, under one lock, what the next read depends on.
+func (p *clientPump) state() (attached, outstanding bool, status byte) {
+	s := p.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.attached != nil, len(s.queue) > 0, s.status
+}
+
 // setReadDeadline applies the idle timeouts while nothing is outstanding.
-func (p *clientPump) setReadDeadline() error {
+// With no timeout configured it touches the connection only to clear a
+// deadline it set before: nothing per message on the common path.
+func (p *clientPump) setReadDeadline(outstanding bool, status byte) error {
 	s, o := p.s, &p.s.srv.opts
 	if s.client == nil {
 		return nil // unit tests drive the pump without a client connection
 	}
-	s.mu.Lock()
-	outstanding, status := len(s.queue) > 0, s.status
-	s.mu.Unlock()
 	var d time.Duration
 	switch {
 	case outstanding:
@@ -102,8 +112,13 @@ func (p *clientPump) setReadDeadline() error {
 		d = o.ClientIdleTimeout
 	}
 	if d == 0 {
+		if !p.deadlineSet {
+			return nil
+		}
+		p.deadlineSet = false
 		return s.client.SetReadDeadline(time.Time{})
 	}
+	p.deadlineSet = true
 	return s.client.SetReadDeadline(time.Now().Add(d))
 }
 
