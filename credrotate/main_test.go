@@ -18,6 +18,7 @@ import (
 
 	"github.com/pgshield/pgshield/credstore"
 	"github.com/pgshield/pgshield/internal/pgcluster"
+	"github.com/pgshield/pgshield/internal/syncbuf"
 )
 
 // cluster is the one PostgreSQL server of this test binary; each test uses
@@ -55,24 +56,6 @@ func adminConfig(t *testing.T) *pgconn.Config {
 	return cfg
 }
 
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // harness is one test's store, roles and captured output. At cleanup it
 // checks that no password it ever saw in the store appears in the log or
 // in an event.
@@ -80,7 +63,7 @@ type harness struct {
 	t     *testing.T
 	base  string
 	store credstore.Store
-	logs  *syncBuffer
+	logs  *syncbuf.Buffer
 
 	mu      sync.Mutex
 	events  []Event
@@ -101,7 +84,7 @@ func newHarness(t *testing.T, base string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, base: base, store: store, logs: &syncBuffer{}, secrets: map[string]bool{}}
+	h := &harness{t: t, base: base, store: store, logs: &syncbuf.Buffer{}, secrets: map[string]bool{}}
 	t.Cleanup(func() {
 		h.checkNoLeaks()
 		store.Close()

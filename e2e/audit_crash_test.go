@@ -22,6 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/pgshield/pgshield/config"
+	"github.com/pgshield/pgshield/internal/syncbuf"
 	"github.com/pgshield/pgshield/internal/testenv"
 )
 
@@ -231,7 +232,7 @@ func waitLoginSessionsGone(t *testing.T) {
 // serveProc is `pgshield serve` running as its own process.
 type serveProc struct {
 	cmd        *exec.Cmd
-	out        *testenv.SafeBuffer
+	out        *syncbuf.Buffer
 	done       chan error
 	host, port string
 	// exited is set by the test goroutine once Wait has returned.
@@ -242,7 +243,7 @@ var listeningRE = regexp.MustCompile(`msg="pgshield listening" addr=(\S+)`)
 
 func startServe(t *testing.T, bin, cfgFile string) *serveProc {
 	t.Helper()
-	p := &serveProc{out: &testenv.SafeBuffer{}, done: make(chan error, 1)}
+	p := &serveProc{out: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(bin, "serve", "--config", cfgFile)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {

@@ -107,27 +107,7 @@ func TestThousandsOfClients(t *testing.T) {
 	var wg sync.WaitGroup
 	var failed atomic.Int64
 	var firstErr atomic.Value
-	sem := make(chan struct{}, 200) // bound concurrent handshakes on 2 cores, not concurrent sessions
-	conns := make([]*pgx.Conn, clients)
-	for i := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			conn, err := pgx.Connect(c, env.DSN(p, "app"))
-			<-sem
-			if err != nil {
-				failed.Add(1)
-				firstErr.CompareAndSwap(nil, err)
-				return
-			}
-			conns[i] = conn
-		}()
-	}
-	wg.Wait()
-	if failed.Load() > 0 {
-		t.Fatalf("%d of %d clients could not connect: %v", failed.Load(), clients, firstErr.Load())
-	}
+	conns := connectMany(t, c, env.DSN(p, "app"), clients, 200)
 	// All connected at once; now every one runs transactions.
 	for i := range clients {
 		wg.Add(1)
@@ -155,9 +135,6 @@ func TestThousandsOfClients(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	for _, conn := range conns {
-		conn.Close(context.Background())
-	}
 	if failed.Load() > 0 {
 		t.Fatalf("%d clients failed: %v", failed.Load(), firstErr.Load())
 	}

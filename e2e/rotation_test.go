@@ -248,30 +248,10 @@ func TestRotationUnderThousandsOfClients(t *testing.T) {
 	}
 	creds.Close()
 	p := env.StartProxy(t, cfg)
-	conns := make([]*pgx.Conn, clients)
+	conns := connectMany(t, c, env.DSN(p, "app"), clients, 100)
 	var wg sync.WaitGroup
 	var failures atomic.Int64
 	var firstErr atomic.Value
-	sem := make(chan struct{}, 100)
-	for i := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			conn, err := pgx.Connect(c, env.DSN(p, "app"))
-			if err != nil {
-				failures.Add(1)
-				firstErr.CompareAndSwap(nil, err)
-				return
-			}
-			conns[i] = conn
-		}()
-	}
-	wg.Wait()
-	if failures.Load() > 0 {
-		t.Fatalf("%d clients could not connect: %v", failures.Load(), firstErr.Load())
-	}
 	stop := make(chan struct{})
 	var txs atomic.Int64
 	for _, conn := range conns {
@@ -301,9 +281,6 @@ func TestRotationUnderThousandsOfClients(t *testing.T) {
 	time.Sleep(time.Second)
 	close(stop)
 	wg.Wait()
-	for _, conn := range conns {
-		conn.Close(context.Background())
-	}
 	if failures.Load() > 0 {
 		t.Fatalf("%d transactions failed during the rotation: %v", failures.Load(), firstErr.Load())
 	}

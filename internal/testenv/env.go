@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/pgshield/pgshield/daemon"
 	"github.com/pgshield/pgshield/devcerts"
 	"github.com/pgshield/pgshield/internal/pgcluster"
+	"github.com/pgshield/pgshield/internal/syncbuf"
 )
 
 // Env is a PostgreSQL cluster and PKI shared by one test binary.
@@ -154,7 +153,7 @@ type Proxy struct {
 	Daemon *daemon.Daemon
 	Host   string
 	Port   string
-	Log    *SafeBuffer
+	Log    *syncbuf.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -175,7 +174,7 @@ func (e *Env) StartProxyWith(t testing.TB, cfg *config.Config, opts daemon.Optio
 			t.Fatal(err)
 		}
 	}
-	logs := &SafeBuffer{}
+	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts.Logger, opts.Listener = log, ln
 	d, err := daemon.New(cfg, opts)
@@ -234,22 +233,4 @@ func (e *Env) DSN(p *Proxy, identity string, extra ...string) string {
 		"connect_timeout=10",
 	}
 	return strings.Join(append(kv, extra...), " ")
-}
-
-// SafeBuffer is a bytes.Buffer for concurrent writers.
-type SafeBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *SafeBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *SafeBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
