@@ -6,8 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-./scripts/bench-deps.sh
-go mod download
+./scripts/ensure-deps.sh pgbouncer haproxy
 # Thousands of idle TLS clients need descriptors (benchrun raises its own
 # limit too; this covers the tools it starts).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

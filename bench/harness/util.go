@@ -17,5 +17,5 @@ func lookBin(name string) (string, error) {
 	if _, err := os.Stat(p); err == nil {
 		return p, nil
 	}
-	return "", fmt.Errorf("%s not found: run scripts/bench-deps.sh", name)
+	return "", fmt.Errorf("%s not found: run scripts/ensure-deps.sh pgbouncer haproxy", name)
 }
