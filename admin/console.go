@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgshield/pgshield/pgwire"
 )
 
 // Options configures New.
@@ -92,7 +94,7 @@ func (c *Console) Serve(ctx context.Context, fe *pgproto3.Backend, w io.Writer, 
 	}
 	err := s.loop(ctx)
 	if err != nil && ctx.Err() != nil && !s.saidGoodbye {
-		s.goodbye(&pgError{severity: "FATAL", code: codeAdminShutdown, message: "admin session ended by pgshield"})
+		s.goodbye(&pgwire.Error{Severity: "FATAL", Code: codeAdminShutdown, Message: "admin session ended by pgshield"})
 		return fmt.Errorf("admin: %w", context.Cause(ctx))
 	}
 	return err
@@ -134,7 +136,7 @@ func (s *session) loop(ctx context.Context) error {
 			*pgproto3.Close, *pgproto3.Flush:
 			if !s.skipping {
 				s.skipping = true
-				err = s.send(extendedRefused().response())
+				err = s.send(extendedRefused().Response())
 			}
 		case *pgproto3.Query:
 			if !s.skipping {
@@ -142,7 +144,7 @@ func (s *session) loop(ctx context.Context) error {
 			}
 		case *pgproto3.FunctionCall:
 			if !s.skipping {
-				err = s.send(extendedRefused().response(), &pgproto3.ReadyForQuery{TxStatus: 'I'})
+				err = s.send(extendedRefused().Response(), &pgproto3.ReadyForQuery{TxStatus: 'I'})
 			}
 		case *pgproto3.CopyData, *pgproto3.CopyDone, *pgproto3.CopyFail:
 			// PostgreSQL ignores these outside COPY: they may trail a
@@ -159,9 +161,9 @@ func (s *session) loop(ctx context.Context) error {
 	}
 }
 
-func extendedRefused() *pgError {
-	return &pgError{severity: "ERROR", code: codeFeatureUnsupported,
-		message: "the admin console speaks the simple query protocol"}
+func extendedRefused() *pgwire.Error {
+	return &pgwire.Error{Severity: "ERROR", Code: codeFeatureUnsupported,
+		Message: "the admin console speaks the simple query protocol"}
 }
 
 // query runs one Query message and answers it, ending with ReadyForQuery.
@@ -170,16 +172,16 @@ func (s *session) query(ctx context.Context, sql string) error {
 	stmts, err := statements(sql)
 	switch {
 	case err != nil:
-		return s.send(toPgError(err).response(), rfq)
+		return s.send(toPgError(err).Response(), rfq)
 	case len(stmts) == 0:
 		return s.send(&pgproto3.EmptyQueryResponse{}, rfq)
 	case len(stmts) > 1:
-		return s.send(syntaxError("the admin console runs one command per query").response(), rfq)
+		return s.send(syntaxError("the admin console runs one command per query").Response(), rfq)
 	}
 	p, err := parse(stmts[0], s.c.specs)
 	if err != nil {
 		s.log.Debug("admin command refused", "query", truncate(sql), "error", err)
-		return s.send(toPgError(err).response(), rfq)
+		return s.send(toPgError(err).Response(), rfq)
 	}
 	start := s.c.now()
 	res, err := p.spec.run(ctx, s.c.ctl, p.arg)
@@ -187,7 +189,7 @@ func (s *session) query(ctx context.Context, sql string) error {
 		"elapsed_ms", s.c.now().Sub(start).Milliseconds()}
 	if err != nil {
 		s.log.Warn("admin command failed", append(attrs, "error", err)...)
-		return s.send(toPgError(err).response(), rfq)
+		return s.send(toPgError(err).Response(), rfq)
 	}
 	s.log.Log(ctx, p.spec.level(), "admin command", attrs...)
 	return s.send(append(res.messages(), rfq)...)
@@ -243,7 +245,7 @@ func (s *session) protocolError(reason string) error {
 
 func (s *session) protocolErrorCode(code, message string, cause error) error {
 	s.log.Warn("admin session protocol error", "code", code, "reason", message, "error", cause)
-	s.goodbye(&pgError{severity: "FATAL", code: code, message: message})
+	s.goodbye(&pgwire.Error{Severity: "FATAL", Code: code, Message: message})
 	if cause != nil {
 		return fmt.Errorf("admin: %s: %w", message, cause)
 	}
@@ -253,12 +255,12 @@ func (s *session) protocolErrorCode(code, message string, cause error) error {
 // goodbye writes a final FATAL, best effort. Without deadlines on w the
 // write is unbounded, as every write is, until the caller closes the
 // connection.
-func (s *session) goodbye(e *pgError) {
+func (s *session) goodbye(e *pgwire.Error) {
 	s.saidGoodbye = true
 	if s.deadline != nil {
 		_ = s.deadline.SetWriteDeadline(time.Now().Add(goodbyeTimeout))
 	}
-	b, err := e.response().Encode(nil)
+	b, err := e.Response().Encode(nil)
 	if err != nil {
 		return
 	}

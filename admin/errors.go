@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/pgshield/pgshield/pgwire"
 )
 
 // SQLSTATE codes the console sends.
@@ -19,19 +19,8 @@ const (
 	codeInternal           = "XX000"
 )
 
-// pgError is an error meant for the admin client: a message and its
-// SQLSTATE, and optionally a hint.
-type pgError struct {
-	severity string
-	code     string
-	message  string
-	hint     string
-}
-
-func (e *pgError) Error() string { return e.code + ": " + e.message }
-
-func syntaxError(format string, args ...any) *pgError {
-	return &pgError{severity: "ERROR", code: codeSyntaxError, message: fmt.Sprintf(format, args...)}
+func syntaxError(format string, args ...any) *pgwire.Error {
+	return &pgwire.Error{Severity: "ERROR", Code: codeSyntaxError, Message: fmt.Sprintf(format, args...)}
 }
 
 // sqlStater is implemented by errors that carry their own SQLSTATE, such as
@@ -44,8 +33,8 @@ type sqlStater interface {
 // toPgError is the one place that shapes what the admin client sees for an
 // error. Controller errors keep their text: the reader is an admin and the
 // proxy, not a backend, wrote it.
-func toPgError(err error) *pgError {
-	if pe, ok := errors.AsType[*pgError](err); ok {
+func toPgError(err error) *pgwire.Error {
+	if pe, ok := errors.AsType[*pgwire.Error](err); ok {
 		return pe
 	}
 	code := codeSystemError
@@ -55,7 +44,7 @@ func toPgError(err error) *pgError {
 	} else if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		code = codeQueryCanceled
 	}
-	return &pgError{severity: "ERROR", code: code, message: err.Error()}
+	return &pgwire.Error{Severity: "ERROR", Code: code, Message: err.Error()}
 }
 
 // validSQLState reports whether s looks like a SQLSTATE: five digits or
@@ -70,14 +59,4 @@ func validSQLState(s string) bool {
 		}
 	}
 	return true
-}
-
-func (e *pgError) response() *pgproto3.ErrorResponse {
-	return &pgproto3.ErrorResponse{
-		Severity:            e.severity,
-		SeverityUnlocalized: e.severity,
-		Code:                e.code,
-		Message:             e.message,
-		Hint:                e.hint,
-	}
 }

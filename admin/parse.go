@@ -129,7 +129,7 @@ func parse(stmt []token, specs []commandSpec) (parsed, error) {
 		return parsed{spec: spec}, nil
 	}
 	e := syntaxError("unknown admin command %q; run SHOW HELP for the list", commandName(stmt))
-	e.hint = "SHOW HELP lists the admin commands."
+	e.Hint = "SHOW HELP lists the admin commands."
 	return parsed{}, e
 }
 

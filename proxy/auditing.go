@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pgshield/pgshield/audit"
+	"github.com/pgshield/pgshield/pgwire"
 )
 
 // codeAuditUnavailable: the audit log cannot be written, so statements are
@@ -13,8 +14,8 @@ import (
 const codeAuditUnavailable = "58030"
 
 // auditRefusal is what the client sees then.
-var auditRefusal = (&clientError{severity: "ERROR", code: codeAuditUnavailable,
-	message: "pgshield cannot write its audit log; the statement was not run"}).encode()
+var auditRefusal = (&pgwire.Error{Severity: "ERROR", Code: codeAuditUnavailable,
+	Message: "pgshield cannot write its audit log; the statement was not run"}).Encode()
 
 // record appends r to the audit log with the session's fields filled in.
 // With no audit log it does nothing. The error is the log's: fail closed

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pgshield/pgshield/audit"
 	"github.com/pgshield/pgshield/firewall"
+	"github.com/pgshield/pgshield/pgwire"
 )
 
 // auditDenied records a statement the firewall refused. It runs nothing,
@@ -81,12 +82,12 @@ func (p *clientPump) sessionEffects(v firewall.Verdict, sql string, simple bool)
 		return false, nil
 	}
 	if s.srv.opts.SessionState == SessionStateRefuse {
-		ce := &clientError{severity: "ERROR", code: "0A000",
-			message: fmt.Sprintf("%s keeps session state, which transaction pooling cannot carry (pool.session_state: refuse)", v.Session)}
+		ce := &pgwire.Error{Severity: "ERROR", Code: "0A000",
+			Message: fmt.Sprintf("%s keeps session state, which transaction pooling cannot carry (pool.session_state: refuse)", v.Session)}
 		if simple {
-			return true, p.denySimpleWith(ce.encode())
+			return true, p.denySimpleWith(ce.Encode())
 		}
-		return true, p.denyExtendedWith(ce.encode())
+		return true, p.denyExtendedWith(ce.Encode())
 	}
 	s.mu.Lock()
 	s.pinned, s.pinnedByClient = true, true
@@ -116,8 +117,8 @@ func (p *clientPump) deallocate(target string) error {
 	delete(s.stmts, name)
 	s.mu.Unlock()
 	if !ok {
-		ce := &clientError{severity: "ERROR", code: "26000", message: fmt.Sprintf("prepared statement %q does not exist", name)}
-		return p.denySimpleWith(ce.encode())
+		ce := &pgwire.Error{Severity: "ERROR", Code: "26000", Message: fmt.Sprintf("prepared statement %q does not exist", name)}
+		return p.denySimpleWith(ce.Encode())
 	}
 	return p.emptyQueryAs("DEALLOCATE")
 }
@@ -134,9 +135,9 @@ func (p *clientPump) emptyQueryAs(tag string) error {
 
 // denialMessage is what the client sees for a denied statement.
 func denialMessage(v firewall.Verdict) []byte {
-	ce := &clientError{severity: "ERROR", code: firewall.DeniedSQLState, message: v.Reason,
-		detail: "pgshield firewall rule: " + v.Rule}
-	return ce.encode()
+	ce := &pgwire.Error{Severity: "ERROR", Code: firewall.DeniedSQLState, Message: v.Reason,
+		Detail: "pgshield firewall rule: " + v.Rule}
+	return ce.Encode()
 }
 
 // marker is a statement the backend fails on at once (a syntax error): it
@@ -170,6 +171,6 @@ func (p *clientPump) denyExtendedWith(msg []byte) error {
 // emulateError answers a message with an error PostgreSQL would have sent
 // (the client's statement names live in pgshield).
 func (p *clientPump) emulateError(msg byte, code, text string) error {
-	ce := &clientError{severity: "ERROR", code: code, message: text}
-	return p.denyExtendedWith(ce.encode())
+	ce := &pgwire.Error{Severity: "ERROR", Code: code, Message: text}
+	return p.denyExtendedWith(ce.Encode())
 }

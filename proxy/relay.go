@@ -40,7 +40,7 @@ var (
 
 // clientReadError maps a failed client read to what the client is told:
 // nothing when it simply went away.
-func clientReadError(err error) *clientError {
+func clientReadError(err error) *pgwire.Error {
 	var tooBig *pgproto3.ExceededMaxBodyLenErr
 	switch {
 	case errors.As(err, &tooBig), errors.Is(err, errMessageTooLarge):
@@ -56,8 +56,8 @@ func clientReadError(err error) *clientError {
 }
 
 // endFor maps what ended the client pump to what the client is told.
-func endFor(err error) *clientError {
-	var ce *clientError
+func endFor(err error) *pgwire.Error {
+	var ce *pgwire.Error
 	switch {
 	case err == errTerminate:
 		return nil
@@ -130,7 +130,7 @@ func (r backendReader) run() {
 		if err != nil && !isClosedErr(err) && !errors.Is(err, errInjectionFailed) {
 			s.log.Warn("backend connection lost", "err", err)
 		}
-		reason.send(s.client)
+		sendError(s.client, reason)
 	}
 	s.client.Close()
 }
@@ -291,14 +291,14 @@ func (r backendReader) injectionFailed(head *expectation, body []byte) (pgwire.A
 	for len(s.queue) > 0 && s.queue[0].own {
 		s.popLocked(1)
 	}
-	ce := &clientError{severity: "ERROR", code: codeInsufficientPrivilege,
-		message: fmt.Sprintf("pgshield could not run the transaction as role %q", role)}
+	ce := &pgwire.Error{Severity: "ERROR", Code: codeInsufficientPrivilege,
+		Message: fmt.Sprintf("pgshield could not run the transaction as role %q", role)}
 	if len(s.queue) > 0 && s.queue[0].msg == 'Q' {
 		// The Sync's ReadyForQuery will answer the skipped Query.
-		return pgwire.Action{Replace: ce.encode()}, false, errNeedSync
+		return pgwire.Action{Replace: ce.Encode()}, false, errNeedSync
 	}
 	s.skipToSyncLocked()
-	return pgwire.Action{Replace: ce.encode()}, false, nil
+	return pgwire.Action{Replace: ce.Encode()}, false, nil
 }
 
 // errNeedSync asks the reader to send the backend a Sync.

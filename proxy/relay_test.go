@@ -3,21 +3,21 @@ package proxy
 import (
 	"bytes"
 	"container/list"
+	"encoding/binary"
+	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
+	"testing"
+	"testing/iotest"
 	"time"
 
-	"encoding/binary"
-	"errors"
+	"github.com/jackc/pgx/v5/pgproto3"
+
 	"github.com/pgshield/pgshield/auth"
 	"github.com/pgshield/pgshield/backend"
 	"github.com/pgshield/pgshield/rolemap"
-	"io"
-	"testing"
-	"testing/iotest"
-
-	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 // pumpClient runs a pump with no firewall and no enforcement, attached to
@@ -105,7 +105,7 @@ func TestPumpClientBounds(t *testing.T) {
 	fe := newMsgReader(bytes.NewReader(big), 1024)
 	var out bytes.Buffer
 	err := pumpClient(fe, &out)
-	if ce := clientReadError(err); ce == nil || ce.code != codeProtocolViolation {
+	if ce := clientReadError(err); ce == nil || ce.Code != codeProtocolViolation {
 		t.Fatalf("oversized message: %v", err)
 	}
 	if out.Len() != 0 {
@@ -113,7 +113,7 @@ func TestPumpClientBounds(t *testing.T) {
 	}
 	// An unknown message type is a protocol violation, not a silent pass.
 	fe = newMsgReader(bytes.NewReader([]byte{'?', 0, 0, 0, 4}), 1<<20)
-	if ce := clientReadError(pumpClient(fe, &out)); ce == nil || ce.code != codeProtocolViolation {
+	if ce := clientReadError(pumpClient(fe, &out)); ce == nil || ce.Code != codeProtocolViolation {
 		t.Fatal("unknown message type accepted")
 	}
 	// A backend that fails under a write ends the pump with errBackendWrite.

@@ -20,6 +20,7 @@ import (
 	"github.com/pgshield/pgshield/backend"
 	"github.com/pgshield/pgshield/firewall"
 	"github.com/pgshield/pgshield/metrics"
+	"github.com/pgshield/pgshield/pgwire"
 	"github.com/pgshield/pgshield/tlsterm"
 )
 
@@ -362,7 +363,7 @@ func (s *Server) newSession(raw net.Conn) *session {
 		return nil
 	}
 	if len(s.sessions) >= s.opts.MaxClientConn {
-		fatal(codeTooManyConnections, "sorry, too many clients already (pgshield max_client_conn)").send(raw)
+		sendError(raw, fatal(codeTooManyConnections, "sorry, too many clients already (pgshield max_client_conn)"))
 		s.log.Warn("client refused", "reason", "too_many_connections", "client_addr", raw.RemoteAddr().String())
 		return nil
 	}
@@ -445,7 +446,7 @@ func (s *Server) Close() error {
 	return nil
 }
 
-func (s *Server) terminateAll(reason *clientError) {
+func (s *Server) terminateAll(reason *pgwire.Error) {
 	s.mu.Lock()
 	list := make([]*session, 0, len(s.sessions))
 	for sess := range s.sessions {

@@ -13,6 +13,7 @@ import (
 	"github.com/pgshield/pgshield/audit"
 	"github.com/pgshield/pgshield/auth"
 	"github.com/pgshield/pgshield/metrics"
+	"github.com/pgshield/pgshield/pgwire"
 	"github.com/pgshield/pgshield/tlsterm"
 )
 
@@ -75,7 +76,7 @@ type session struct {
 	// ended is set by the first end call; endErr is what the client is told
 	// (nil: nothing, the client left or said goodbye).
 	ended  bool
-	endErr *clientError
+	endErr *pgwire.Error
 }
 
 // stmtDef is a client's named statement, as it parsed it.
@@ -128,13 +129,13 @@ func (s *session) run(ctx context.Context) {
 // end records why the session ends and unblocks its goroutines; the first
 // reason wins. A backend still attached is closed: it may be mid-transaction
 // or hold session state, and is never handed on.
-func (s *session) end(reason *clientError) {
+func (s *session) end(reason *pgwire.Error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.endLocked(reason)
 }
 
-func (s *session) endLocked(reason *clientError) {
+func (s *session) endLocked(reason *pgwire.Error) {
 	if s.ended {
 		return
 	}
@@ -146,7 +147,7 @@ func (s *session) endLocked(reason *clientError) {
 		// No reader will tell the client; do it here, bounded.
 		if reason != nil && s.client != nil {
 			s.client.SetWriteDeadline(time.Now().Add(2 * time.Second))
-			reason.send(s.client)
+			sendError(s.client, reason)
 		}
 		if s.client != nil {
 			s.client.Close()
@@ -157,7 +158,7 @@ func (s *session) endLocked(reason *clientError) {
 	s.cond.Broadcast()
 }
 
-func (s *session) endReason() *clientError {
+func (s *session) endReason() *pgwire.Error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.endErr

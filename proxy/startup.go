@@ -88,7 +88,7 @@ func (s *session) open(ctx context.Context) error {
 			ce = fatal(codeTooManyConnections, "pgshield: no database connection became free in time (query_wait_timeout)")
 		}
 		s.log.Error("backend login failed", "identity", s.peer.Identity, "database", s.grant.Database, "err", err)
-		ce.send(s.client)
+		sendError(s.client, ce)
 		return err
 	}
 	s.view = copyParams(bc.params)
@@ -97,7 +97,7 @@ func (s *session) open(ctx context.Context) error {
 	}
 	if s.key, err = s.srv.cancels.register(s); err != nil {
 		s.pool.release(bc)
-		fatal(codeInternal, "pgshield could not start the session").send(s.client)
+		sendError(s.client, fatal(codeInternal, "pgshield could not start the session"))
 		return err
 	}
 	if _, err := s.client.Write(s.greeting()); err != nil {
@@ -236,7 +236,7 @@ func (s *session) handshake(ctx context.Context, early []byte, direct bool) erro
 		s.peer.Fingerprint = fp
 		s.record(&audit.Record{Kind: audit.KindAuthFailure, Reason: reason, SQLState: codeInvalidAuthorization})
 		if tc != nil {
-			fatal(codeInvalidAuthorization, msg).send(tc)
+			sendError(tc, fatal(codeInvalidAuthorization, msg))
 			tc.Close()
 		}
 		return err
@@ -295,20 +295,20 @@ func (s *session) handleCancel(ctx context.Context, payload []byte) {
 }
 
 // refuse logs reason and sends ce over TLS.
-func (s *session) refuse(reason string, ce *clientError, attrs ...any) error {
-	s.log.Warn("client refused", append([]any{"reason", reason, "fingerprint", s.peer.Fingerprint, "message", ce.message}, attrs...)...)
-	s.record(&audit.Record{Kind: audit.KindAuthFailure, Reason: reason, SQLState: ce.code})
+func (s *session) refuse(reason string, ce *pgwire.Error, attrs ...any) error {
+	s.log.Warn("client refused", append([]any{"reason", reason, "fingerprint", s.peer.Fingerprint, "message", ce.Message}, attrs...)...)
+	s.record(&audit.Record{Kind: audit.KindAuthFailure, Reason: reason, SQLState: ce.Code})
 	s.srv.opts.Metrics.AuthFailure(reason)
-	ce.send(s.client)
+	sendError(s.client, ce)
 	return errRefused
 }
 
 // refusePlain logs reason and sends ce in plaintext, before TLS.
-func (s *session) refusePlain(reason string, ce *clientError) error {
-	s.log.Warn("client refused", "reason", reason, "message", ce.message)
-	s.record(&audit.Record{Kind: audit.KindAuthFailure, Reason: reason, SQLState: ce.code})
+func (s *session) refusePlain(reason string, ce *pgwire.Error) error {
+	s.log.Warn("client refused", "reason", reason, "message", ce.Message)
+	s.record(&audit.Record{Kind: audit.KindAuthFailure, Reason: reason, SQLState: ce.Code})
 	s.srv.opts.Metrics.AuthFailure(reason)
-	ce.send(s.raw)
+	sendError(s.raw, ce)
 	return errRefused
 }
 
