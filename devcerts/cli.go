@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 )
 
 // Command implements `pgshield certs ARGS...`, so cmd/pgshield only has to
@@ -21,8 +20,8 @@ func Command(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("certs init", flag.ContinueOnError)
 	fs.SetOutput(out)
 	dir := fs.String("dir", "", "directory for the development PKI (created with mode 0700)")
-	var clients repeated
-	fs.Var(&clients, "client", "client name to issue a certificate for (repeatable)")
+	var clients []string
+	fs.Func("client", "client name to issue a certificate for (repeatable)", appendTo(&clients))
 	if err := fs.Parse(args[1:]); err != nil {
 		return fmt.Errorf("certs init: %w", err)
 	}
@@ -59,12 +58,8 @@ func Command(args []string, out io.Writer) error {
 	return nil
 }
 
-// repeated is a flag.Value collecting every occurrence of a flag.
-type repeated []string
-
-func (r *repeated) String() string { return strings.Join(*r, ",") }
-
-func (r *repeated) Set(v string) error {
-	*r = append(*r, v)
-	return nil
+// appendTo returns a flag.Func callback collecting every occurrence of a
+// flag into list.
+func appendTo(list *[]string) func(string) error {
+	return func(v string) error { *list = append(*list, v); return nil }
 }

@@ -84,10 +84,10 @@ func initDBCmd(ctx context.Context, args []string, stdout io.Writer) error {
 func genHBACmd(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("gen-hba", flag.ContinueOnError)
 	var opts hba.Options
-	var dbs, roles repeated
+	var dbs, roles []string
 	cfgFile := fs.String("config", "", "pgshield config to take roles, databases and socket from")
-	fs.Var(&dbs, "database", "database the proxy may use (repeatable)")
-	fs.Var(&roles, "role", "role the proxy logs in as (repeatable)")
+	fs.Func("database", "database the proxy may use (repeatable)", appendTo(&dbs))
+	fs.Func("role", "role the proxy logs in as (repeatable)", appendTo(&roles))
 	fs.StringVar(&opts.ProxySocketDir, "socket-dir", "", "unix socket directory (socket-only mode)")
 	fs.StringVar(&opts.ProxyAddr, "proxy-addr", "", "the proxy's IP address (TCP mode, hostssl)")
 	fs.StringVar(&opts.ListenAddr, "listen-addr", "", "address the backend listens on in TCP mode")
@@ -147,8 +147,8 @@ func appendNew(list []string, v string) []string {
 	return append(list, v)
 }
 
-// repeated collects every occurrence of a flag.
-type repeated []string
-
-func (r *repeated) String() string     { return strings.Join(*r, ",") }
-func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
+// appendTo returns a flag.Func callback collecting every occurrence of a
+// flag into list.
+func appendTo(list *[]string) func(string) error {
+	return func(v string) error { *list = append(*list, v); return nil }
+}
