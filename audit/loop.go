@@ -24,10 +24,15 @@ func (s *sink) run() {
 		select {
 		case req := <-s.reqs:
 			batch = s.drain(append(batch[:0], req))
+			s.mu.Lock()
 			s.handle(batch)
+			s.mu.Unlock()
 		case <-tick.C:
+			s.mu.Lock()
 			s.tick()
+			s.mu.Unlock()
 		case <-s.closing:
+			s.mu.Lock()
 			for {
 				batch = s.drain(batch[:0])
 				if len(batch) == 0 {
@@ -36,6 +41,8 @@ func (s *sink) run() {
 				s.handle(batch)
 			}
 			s.closeErr = s.shutdown()
+			s.shut = true
+			s.mu.Unlock()
 			return
 		}
 	}
@@ -55,6 +62,7 @@ func (s *sink) drain(batch []*request) []*request {
 }
 
 // handle encodes batch onto the chain and makes it durable per the mode.
+// Called with s.mu held.
 func (s *sink) handle(batch []*request) {
 	now := s.opts.Now()
 	async := s.opts.Durability == DurabilityAsync
@@ -121,7 +129,9 @@ func (s *sink) replyAll(batch []*request, err error) {
 		if err != nil && req.err == nil {
 			req.err = err
 		}
-		close(req.reply)
+		if req.reply != nil {
+			close(req.reply)
+		}
 	}
 }
 

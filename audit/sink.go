@@ -17,6 +17,12 @@ type Sink interface {
 	// Append writes r and returns its seq once it is durable per
 	// Options.Durability. Errors from the disk wrap ErrUnavailable.
 	Append(ctx context.Context, r *Record) (uint64, error)
+	// Submit queues r and returns without waiting for it to be written:
+	// for records made after the fact (a statement's outcome), which must
+	// not hold up the answer they describe and whose loss in a crash loses
+	// no statement. It waits only while the queue is full. A failed write
+	// makes later Appends fail, as ever.
+	Submit(ctx context.Context, r *Record) error
 	// Stats returns counters for metrics.
 	Stats() Stats
 	// Close writes what is queued, a final checkpoint, and closes the
@@ -54,12 +60,13 @@ type request struct {
 	rec   *Record
 	seq   uint64
 	err   error
-	reply chan struct{} // closed once seq or err is set
+	reply chan struct{} // closed once seq or err is set; nil: Submit, nobody waits
 }
 
-// sink is the Sink implementation. One goroutine, run, owns the files and
-// the chain state; Append talks to it over reqs. Started by Open, stopped by
-// Close.
+// sink is the Sink implementation. The files and the chain state are
+// guarded by mu: the writer goroutine, run, takes it for every batch it
+// groups from reqs and on its ticks; an Append that finds it free writes
+// its record itself. run is started by Open and stopped by Close.
 type sink struct {
 	opts     Options
 	signer   note.Signer
@@ -76,7 +83,10 @@ type sink struct {
 	statsMu sync.Mutex
 	stats   Stats // guarded by statsMu
 
-	// Fields below are owned by run (and by Open before run starts).
+	// mu guards the fields below (Open sets them up before run starts).
+	mu sync.Mutex
+	// shut: the files are closed (after Close); nothing more is written.
+	shut        bool
 	seg         File
 	segName     string
 	segNum      int
@@ -137,13 +147,25 @@ func (s *sink) Append(ctx context.Context, r *Record) (uint64, error) {
 	if s.closed.Load() {
 		return 0, fmt.Errorf("%w: %w", ErrUnavailable, ErrClosed)
 	}
-	req := &request{ctx: ctx, rec: r, reply: make(chan struct{})}
-	select {
-	case s.reqs <- req:
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	case <-s.done:
-		return 0, fmt.Errorf("%w: %w", ErrUnavailable, ErrClosed)
+	req := &request{ctx: ctx, rec: r}
+	if s.opts.Durability != DurabilitySync && len(s.reqs) == 0 && s.mu.TryLock() {
+		// Nobody is writing or waiting: write it here, without handing it
+		// to the writer goroutine and back (two wake-ups, most of an
+		// append's cost at low concurrency). Contended appends, and sync
+		// mode's fdatasync, go to the writer, which groups them.
+		shut := s.shut
+		if !shut {
+			s.handle([]*request{req})
+		}
+		s.mu.Unlock()
+		if shut {
+			return 0, fmt.Errorf("%w: %w", ErrUnavailable, ErrClosed)
+		}
+		return s.result(req)
+	}
+	req.reply = make(chan struct{})
+	if err := s.enqueue(ctx, req); err != nil {
+		return 0, err
 	}
 	select {
 	case <-req.reply:
@@ -157,11 +179,39 @@ func (s *sink) Append(ctx context.Context, r *Record) (uint64, error) {
 			return 0, fmt.Errorf("%w: %w", ErrUnavailable, ErrClosed)
 		}
 	}
+	return s.result(req)
+}
+
+// result is what Append returns for a handled request: with fail_open, a
+// disk failure drops the record (counted) instead of refusing.
+func (s *sink) result(req *request) (uint64, error) {
 	if req.err != nil && errors.Is(req.err, ErrUnavailable) && s.opts.FailOpen {
 		s.count(func(st *Stats) { st.Dropped++ })
 		return 0, nil
 	}
 	return req.seq, req.err
+}
+
+func (s *sink) Submit(ctx context.Context, r *Record) error {
+	if r == nil || r.Kind == "" || r.Kind == KindSegmentStart {
+		return errors.New("audit: record needs a kind other than segment_start")
+	}
+	if s.closed.Load() {
+		return fmt.Errorf("%w: %w", ErrUnavailable, ErrClosed)
+	}
+	return s.enqueue(ctx, &request{ctx: ctx, rec: r})
+}
+
+// enqueue hands req to the writer goroutine.
+func (s *sink) enqueue(ctx context.Context, req *request) error {
+	select {
+	case s.reqs <- req:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.done:
+		return fmt.Errorf("%w: %w", ErrUnavailable, ErrClosed)
+	}
 }
 
 func (s *sink) Stats() Stats {

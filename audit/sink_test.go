@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -290,4 +291,95 @@ func TestCloseStopsWriterGoroutine(t *testing.T) {
 	if n := runtime.NumGoroutine(); n > before {
 		t.Errorf("%d goroutines after Close, %d before", n, before)
 	}
+}
+
+// TestSubmitQueuesInOrder: submitted records (outcomes) land in the chain,
+// each after the statement it refers to, in every durability mode, and in
+// the order they were submitted; Close writes what is still queued; Submit
+// after Close fails.
+func TestSubmitQueuesInOrder(t *testing.T) {
+	for _, mode := range []Durability{DurabilityBatch, DurabilitySync, DurabilityAsync} {
+		t.Run(string(mode), func(t *testing.T) {
+			k := newTestKey(t, "submit")
+			dir := t.TempDir()
+			o := testOptions(dir, k, newFakeClock())
+			o.Durability = mode
+			s := mustOpen(t, o)
+			ctx := context.Background()
+			refs := map[uint64]bool{}
+			for i := 0; i < 50; i++ {
+				ref := mustAppend(t, s, stmt(i))
+				refs[ref] = true
+				rows := int64(i)
+				if err := s.Submit(ctx, &Record{Kind: KindOutcome, Ref: ref, Rows: &rows}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Submit(ctx, &Record{Kind: KindOutcome, Ref: 1}); !errors.Is(err, ErrClosed) {
+				t.Fatalf("Submit after Close = %v", err)
+			}
+			if err := s.Submit(ctx, &Record{}); err == nil {
+				t.Fatal("Submit of a record without a kind succeeded")
+			}
+			mustVerify(t, dir, k)
+			segs, err := listSegments(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var outcomes []Entry
+			for _, seg := range segs {
+				lines, err := readLines(filepath.Join(dir, seg.name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, l := range lines {
+					var e Entry
+					if err := json.Unmarshal(l, &e); err != nil {
+						t.Fatal(err)
+					}
+					if e.Kind == KindOutcome {
+						outcomes = append(outcomes, e)
+					}
+				}
+			}
+			if len(outcomes) != 50 {
+				t.Fatalf("%d outcome records, want 50", len(outcomes))
+			}
+			var prevRef uint64
+			for i, e := range outcomes {
+				if !refs[e.Ref] || e.Ref >= e.Seq || e.Ref <= prevRef {
+					t.Fatalf("outcome %d (seq %d) refers to %d (previous %d)", i, e.Seq, e.Ref, prevRef)
+				}
+				prevRef = e.Ref
+			}
+		})
+	}
+}
+
+// TestAppendWritesBeforeReturning: in batch mode an Append, uncontended
+// (written on the caller's goroutine) or not, returns only once its record
+// is in the segment file.
+func TestAppendWritesBeforeReturning(t *testing.T) {
+	k := newTestKey(t, "inline")
+	dir := t.TempDir()
+	s := mustOpen(t, testOptions(dir, k, newFakeClock()))
+	defer s.Close()
+	check := func(seq uint64) {
+		t.Helper()
+		var out strings.Builder
+		if err := Search(&out, dir, Filter{}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), fmt.Sprintf("seq=%d ", seq)) {
+			t.Fatalf("record %d not in the file after Append returned:\n%s", seq, out.String())
+		}
+	}
+	for i := 0; i < 20; i++ {
+		check(mustAppend(t, s, stmt(i)))
+	}
+	seqs := appendConcurrently(t, s, 8, 50)
+	check(slices.Max(seqs))
 }

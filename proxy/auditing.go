@@ -17,14 +17,50 @@ const codeAuditUnavailable = "58030"
 var auditRefusal = (&pgwire.Error{Severity: "ERROR", Code: codeAuditUnavailable,
 	Message: "pgshield cannot write its audit log; the statement was not run"}).Encode()
 
-// record appends r to the audit log with the session's fields filled in.
-// With no audit log it does nothing. The error is the log's: fail closed
-// unless the log is configured to fail open, in which case it returns nil.
+// record appends r to the audit log with the session's fields filled in and
+// waits until it is written per the log's mode. With no audit log it does
+// nothing. The error is the log's: fail closed unless the log is
+// configured to fail open, in which case it returns nil.
 func (s *session) record(r *audit.Record) (uint64, error) {
 	sink := s.srv.opts.Audit
 	if sink == nil {
 		return 0, nil
 	}
+	s.stamp(r)
+	start := time.Now()
+	seq, err := sink.Append(s.srv.ctx, r)
+	m := s.srv.opts.Metrics
+	if err != nil {
+		m.AuditFailure()
+		s.log.Error("audit log write failed; statement refused", "err", err)
+		return 0, err
+	}
+	m.AuditWrite(time.Since(start))
+	m.AuditRecord(string(r.Kind))
+	return seq, nil
+}
+
+// recordAfter queues r, a record made after the fact (a statement's
+// outcome), without waiting for the write: the client's answer is not held
+// up by the log. A write that then fails makes the next statement's
+// record fail, so nothing runs unrecorded.
+func (s *session) recordAfter(r *audit.Record) {
+	sink := s.srv.opts.Audit
+	if sink == nil {
+		return
+	}
+	s.stamp(r)
+	m := s.srv.opts.Metrics
+	if err := sink.Submit(s.srv.ctx, r); err != nil {
+		m.AuditFailure()
+		s.log.Error("audit log write failed", "kind", string(r.Kind), "err", err)
+		return
+	}
+	m.AuditRecord(string(r.Kind))
+}
+
+// stamp fills in the session's fields of r.
+func (s *session) stamp(r *audit.Record) {
 	r.Session = s.id
 	r.ClientAddr = s.raw.RemoteAddr().String()
 	r.Identity = s.peer.Identity
@@ -40,17 +76,6 @@ func (s *session) record(r *audit.Record) (uint64, error) {
 		}
 		s.mu.Unlock()
 	}
-	start := time.Now()
-	seq, err := sink.Append(s.srv.ctx, r)
-	m := s.srv.opts.Metrics
-	if err != nil {
-		m.AuditFailure()
-		s.log.Error("audit log write failed; statement refused", "err", err)
-		return 0, err
-	}
-	m.AuditWrite(time.Since(start))
-	m.AuditRecord(string(r.Kind))
-	return seq, nil
 }
 
 // commandRows returns the row count at the end of a CommandComplete tag

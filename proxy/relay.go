@@ -104,7 +104,7 @@ func (r backendReader) run() {
 	err := bc.fw.Forward(s.client, watch, func(typ byte, body []byte) (pgwire.Action, error) {
 		act, release, outcome, err := r.onMessage(typ, body)
 		if outcome != nil {
-			s.record(outcome) // after the fact: a failure here loses no statement record
+			s.recordAfter(outcome)
 		}
 		if err == errNeedSync {
 			// The backend skips the client's Query after pgshield's own
