@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -38,6 +39,10 @@ type Options struct {
 	GoBench []string
 	// Log receives progress lines; discarded when nil.
 	Log io.Writer
+	// Hold starts the plan's targets, writes one libpq environment file per
+	// target (<work dir>/<target>.env, for psql, pgbench or a profiler by
+	// hand) and waits until ctx ends, measuring nothing.
+	Hold bool
 }
 
 // runner is one benchmark run: its world, processes, targets and results.
@@ -98,6 +103,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		t := r.targets[name]
 		rep.Targets = append(rep.Targets, TargetInfo{Name: name, Available: t.unavailable == "", Note: t.unavailable,
 			Pooled: t.pooled, DirectTLS: t.directTLS, Variant: t.variant, Desc: t.desc})
+	}
+	if opts.Hold {
+		return nil, r.hold(ctx)
 	}
 	r.logf("measuring for about %s (%d rounds), then memory", r.estimate().Round(time.Second), r.plan.rounds)
 	for _, wl := range r.plan.workloads {
@@ -257,4 +265,32 @@ func (r *runner) estimate() time.Duration {
 		}
 	}
 	return d
+}
+
+// hold writes every available target's libpq environment to a file and
+// waits for ctx to end (Ctrl-C or -timeout); the deferred stops in Run then
+// stop every process.
+func (r *runner) hold(ctx context.Context) error {
+	for _, name := range r.targetNames() {
+		t := r.targets[name]
+		if t.unavailable != "" {
+			continue
+		}
+		file := filepath.Join(r.w.dir, name+".env")
+		var b strings.Builder
+		for _, kv := range r.w.libpqEnv(t) {
+			k, v, _ := strings.Cut(kv, "=")
+			fmt.Fprintf(&b, "export %s='%s'\n", k, v)
+		}
+		if t.proc != nil {
+			fmt.Fprintf(&b, "# pid %d\n", t.proc.pid())
+		}
+		if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+			return err
+		}
+		r.logf("%-10s . %s", name, file)
+	}
+	r.logf("holding every target until Ctrl-C or -timeout")
+	<-ctx.Done()
+	return nil
 }

@@ -76,7 +76,7 @@ func makePlan(full bool) plan {
 		{ID: "connect-8", Title: "pgbench -S -C, 8 clients (connections/s)", Number: 5, Tool: "pgbench", Args: []string{"-S", "-C"}, Clients: 8, Dur: short, Targets: pgb},
 		{ID: "connect-8-loadgen", Title: "loadgen -C, 8 clients (connections/s)", Number: 5, Tool: "loadgen", Connect: true, Clients: 8, Dur: short, Targets: []string{"direct", "haproxy"}},
 		{ID: "features-16", Title: "feature cost: pgbench -S, 16 clients (tps)", Number: 7, Tool: "pgbench", Args: []string{"-S"}, Clients: 16, Dur: d,
-			Targets: []string{"direct", "pgshield", "pgshield-nofw", "pgshield-session", "pgshield-audit-async", "pgshield-audit-batch", "pgshield-audit-sync"}},
+			Targets: []string{"direct", "pgshield", "pgshield-audit-off", "pgshield-audit-async", "pgshield-audit-sync", "pgshield-nofw", "pgshield-session"}},
 	}}
 }
 

@@ -44,6 +44,7 @@ func run(args []string) error {
 	fs.IntVar(&opts.PoolSize, "pool", 20, "pool size of PgBouncer and pooled pgshield variants")
 	fs.IntVar(&opts.Rounds, "rounds", 0, "override the plan's rounds")
 	fs.DurationVar(&opts.Duration, "duration", 0, "override every workload's duration")
+	fs.BoolVar(&opts.Hold, "hold", false, "start the targets of -only's workloads, write each one's libpq env file, and wait for Ctrl-C (for profiling by hand)")
 	fs.IntVar(&opts.MemoryClients, "memory", 0, "idle clients of the memory workload (negative skips it)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -66,6 +67,9 @@ func run(args []string) error {
 	ctx, cancel := context.WithTimeout(ctx, *limit)
 	defer cancel()
 	rep, err := harness.Run(ctx, opts)
+	if opts.Hold && err == nil {
+		return nil
+	}
 	if errors.Is(err, context.Canceled) {
 		return errors.New("interrupted; every process stopped")
 	}
