@@ -235,9 +235,14 @@ type Audit struct {
 	// signs checkpoints; mode 0600. Required with dir.
 	SigningKeyFile string `yaml:"signing_key_file"`
 	// Mode is "batch" (default: written before the statement is forwarded,
-	// synced every few ms), "sync" (synced before forwarding; concurrent
-	// sessions share one sync) or "async".
+	// so it survives a crash of pgshield, and fdatasync'ed within
+	// sync_interval), "sync" (synced before forwarding; concurrent
+	// sessions share one sync) or "async" (written within sync_interval).
 	Mode string `yaml:"mode"`
+	// SyncInterval is how often batch mode fdatasyncs the log (what a power
+	// loss can take) and async mode writes it (what a crash can take);
+	// 100ms when zero.
+	SyncInterval time.Duration `yaml:"sync_interval"`
 	// FailOpen lets statements through when the log cannot be written. The
 	// default refuses them (58030) until it can; the security report marks
 	// fail_open down.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestExampleConfigParses(t *testing.T) {
@@ -17,7 +18,7 @@ func TestExampleConfigParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.TLS.MinVersion != "1.3" || len(cfg.Identities) != 2 || cfg.Client.MaxMessageBytes != 64<<20 {
+	if cfg.TLS.MinVersion != "1.3" || len(cfg.Identities) != 2 || cfg.Client.MaxMessageBytes != 64<<20 || cfg.Audit.SyncInterval != 100*time.Millisecond {
 		t.Fatalf("unexpected %+v", cfg)
 	}
 }
@@ -49,6 +50,7 @@ func TestValidationNamesTheKey(t *testing.T) {
 		{"duplicate identity", strings.Replace(base, "identities: [{name: app, role: r, databases: [db]}]", "identities: [{name: app, role: r, databases: [db]}, {name: app, role: r, databases: [db]}]", 1), "identities[1].name"},
 		{"bad listen", base + "listen: nope\n", "listen"},
 		{"bad log format", base + "log: {format: xml}\n", "log.format"},
+		{"negative audit sync interval", base + "audit: {dir: /a, signing_key_file: k, sync_interval: -1s}\n", "audit.sync_interval"},
 	}
 	for _, tt := range tests {
 		_, err := Parse([]byte(tt.yaml))

@@ -256,6 +256,9 @@ func (a Audit) validate() error {
 	if a.MaxStatementBytes < 0 || a.SegmentMaxBytes < 0 || a.SegmentMaxAge < 0 || a.CheckpointInterval < 0 {
 		errs = append(errs, fieldErr("audit", "sizes and durations must be positive"))
 	}
+	if a.SyncInterval < 0 {
+		errs = append(errs, fieldErr("audit.sync_interval", "%s is negative", a.SyncInterval))
+	}
 	return errors.Join(errs...)
 }
 

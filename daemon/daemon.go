@@ -417,6 +417,7 @@ func openAudit(cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (audit.
 		InstanceID:         fmt.Sprintf("%s/%d", host, os.Getpid()),
 		Origin:             a.Origin,
 		Durability:         audit.Durability(a.Mode),
+		SyncInterval:       a.SyncInterval,
 		MaxSegmentBytes:    a.SegmentMaxBytes,
 		MaxSegmentAge:      a.SegmentMaxAge,
 		CheckpointEvery:    a.CheckpointEvery,
