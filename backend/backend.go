@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pgshield/pgshield/internal/rawio"
+
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 )
@@ -140,7 +142,7 @@ func (c *Connector) connect(ctx context.Context, database, role string, params m
 		pc.Close(context.Background())
 		return nil, &LoginError{SQLState: "08001", ClientMessage: "pgshield cannot reach the database", Err: err}
 	}
-	return &Conn{Conn: hc.Conn, PID: hc.PID, SecretKey: hc.SecretKey, Params: hc.ParameterStatuses, User: user}, nil
+	return &Conn{Conn: rawio.Wrap(hc.Conn), PID: hc.PID, SecretKey: hc.SecretKey, Params: hc.ParameterStatuses, User: user}, nil
 }
 
 // classify turns a pgconn error into what the client may see. Backend error

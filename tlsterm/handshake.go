@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"github.com/pgshield/pgshield/internal/rawio"
 )
 
 // Handshake runs the server side of TLS on conn.
@@ -42,7 +44,7 @@ func (t *Terminator) Handshake(ctx context.Context, conn net.Conn, early []byte,
 	// deadline cannot be cleared will fail its next I/O anyway.
 	defer conn.SetDeadline(time.Time{})
 
-	tc := tls.Server(newPeekedConn(conn, early), t.base)
+	tc := tls.Server(newPeekedConn(rawio.Wrap(conn), early), t.base)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, Peer{}, classifyHandshakeError(ctx, obs, err)
 	}
