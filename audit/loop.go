@@ -88,11 +88,7 @@ func (s *sink) handle(batch []*request) {
 		e := entryFrom(req.rec, now, s.opts.InstanceID, s.opts.MaxStatementBytes, s.opts.Params)
 		e.Seq = s.nextSeq
 		var h [32]byte
-		out, h, err = encodeLine(out, &e, s.last)
-		if err != nil {
-			req.err = err
-			continue
-		}
+		out, h = encodeLine(out, &e, s.last)
 		req.seq = s.nextSeq
 		s.nextSeq++
 		s.last = h

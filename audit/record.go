@@ -1,11 +1,8 @@
 package audit
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"fmt"
 	"time"
 	"unicode/utf8"
 )
@@ -169,21 +166,15 @@ const hashSuffixLen = len(`,"hash":"`) + 64 + len(`"}`)
 
 // encodeLine appends the line for e (whose Seq is set) chained to prev and
 // returns the new buffer and the record's hash.
-func encodeLine(dst []byte, e *Entry, prev [32]byte) ([]byte, [32]byte, error) {
+func encodeLine(dst []byte, e *Entry, prev [32]byte) ([]byte, [32]byte) {
 	e.Prev = hex.EncodeToString(prev[:])
 	e.Hash = ""
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	// Statements are full of <, > and &; keep them readable.
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(e); err != nil {
-		return dst, [32]byte{}, fmt.Errorf("audit: encode record: %w", err)
-	}
-	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	h := chainHash(prev, body)
-	dst = append(dst, body[:len(body)-1]...)
+	start := len(dst)
+	dst = appendEntry(dst, e)
+	h := chainHash(prev, dst[start:])
+	dst = dst[:len(dst)-1] // the closing brace: the hash goes last
 	dst = append(dst, `,"hash":"`...)
 	dst = hex.AppendEncode(dst, h[:])
 	dst = append(dst, "\"}\n"...)
-	return dst, h, nil
+	return dst, h
 }

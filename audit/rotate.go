@@ -111,10 +111,7 @@ func (s *sink) writeSegmentStart(now time.Time, prevName string) error {
 func (s *sink) writeOwn(r *Record) error {
 	e := entryFrom(r, r.Time, s.opts.InstanceID, s.opts.MaxStatementBytes, s.opts.Params)
 	e.Seq = s.nextSeq
-	line, h, err := encodeLine(nil, &e, s.last)
-	if err != nil {
-		return err
-	}
+	line, h := encodeLine(nil, &e, s.last)
 	seq0, last0 := s.nextSeq, s.last
 	s.nextSeq, s.last = s.nextSeq+1, h
 	if err := s.writeBatch(line, true); err != nil {
