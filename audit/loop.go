@@ -26,6 +26,7 @@ func (s *sink) run() {
 			batch = s.drain(append(batch[:0], req))
 			s.mu.Lock()
 			s.handle(batch)
+			s.maybeCheckpoint(s.opts.Now()) // after the replies: nobody waits for it
 			s.mu.Unlock()
 		case <-tick.C:
 			s.mu.Lock()
@@ -62,7 +63,9 @@ func (s *sink) drain(batch []*request) []*request {
 }
 
 // handle encodes batch onto the chain and makes it durable per the mode.
-// Called with s.mu held.
+// Called with s.mu held, by the writer or by an Append writing its own
+// record; checkpoints (a signature and two fsyncs) are left to the writer,
+// so no statement waits for one.
 func (s *sink) handle(batch []*request) {
 	now := s.opts.Now()
 	async := s.opts.Durability == DurabilityAsync
@@ -116,7 +119,6 @@ func (s *sink) handle(batch []*request) {
 	s.count(func(st *Stats) { st.Records += uint64(n); st.LastSeq = s.nextSeq - 1 })
 	s.sinceRotate += uint64(n)
 	s.replyAll(batch, nil)
-	s.maybeCheckpoint(now)
 }
 
 // replyAll wakes every request of batch, setting err on those without one.

@@ -141,11 +141,8 @@ func Open(ctx context.Context, opts Options) (Sink, error) {
 }
 
 func (s *sink) Append(ctx context.Context, r *Record) (uint64, error) {
-	if r == nil || r.Kind == "" || r.Kind == KindSegmentStart {
-		return 0, errors.New("audit: record needs a kind other than segment_start")
-	}
-	if s.closed.Load() {
-		return 0, fmt.Errorf("%w: %w", ErrUnavailable, ErrClosed)
+	if err := s.acceptable(r); err != nil {
+		return 0, err
 	}
 	req := &request{ctx: ctx, rec: r}
 	if s.opts.Durability != DurabilitySync && len(s.reqs) == 0 && s.mu.TryLock() {
@@ -193,13 +190,22 @@ func (s *sink) result(req *request) (uint64, error) {
 }
 
 func (s *sink) Submit(ctx context.Context, r *Record) error {
+	if err := s.acceptable(r); err != nil {
+		return err
+	}
+	return s.enqueue(ctx, &request{ctx: ctx, rec: r})
+}
+
+// acceptable refuses a record without a kind (or with the log's own
+// segment_start) and any record after Close.
+func (s *sink) acceptable(r *Record) error {
 	if r == nil || r.Kind == "" || r.Kind == KindSegmentStart {
 		return errors.New("audit: record needs a kind other than segment_start")
 	}
 	if s.closed.Load() {
 		return fmt.Errorf("%w: %w", ErrUnavailable, ErrClosed)
 	}
-	return s.enqueue(ctx, &request{ctx: ctx, rec: r})
+	return nil
 }
 
 // enqueue hands req to the writer goroutine.
