@@ -14,14 +14,13 @@ import (
 // base config. {{dir}} becomes a directory of its own, {{pool}} the pool
 // size and {{maxclients}} the client cap. A variant whose keys the current
 // config rejects is reported as not available yet rather than failing the
-// run; the base "pgshield" falls back to fallback (a config older binaries
-// accept) instead.
+// run; the base "pgshield" falls back to the session relay with no extra
+// YAML (what a binary from before pooling accepts) instead.
 type variant struct {
-	name     string
-	desc     string
-	yaml     string
-	pooled   bool
-	fallback string
+	name   string
+	desc   string
+	yaml   string
+	pooled bool
 	// prepare is a pgshield command run before the config check (its
 	// arguments substituted as the YAML), e.g. to create a signing key.
 	prepare []string
@@ -130,9 +129,9 @@ log:
 			return t, nil
 		}
 		// An older pgshield without pooling: measure its session relay.
-		t.variant, t.pooled = strings.TrimSpace(v.fallback), false
-		t.desc = "pgshield binary without pooling: session relay, set_local, firewall on"
-		if _, err := check(v.fallback); err != nil {
+		t.variant, t.pooled = "", false
+		t.desc = "pgshield binary without pooling: session relay, set_local, firewall on, audit off"
+		if _, err := check(""); err != nil {
 			return nil, fmt.Errorf("pgshield: config check: %v", err)
 		}
 	}
