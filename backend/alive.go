@@ -2,9 +2,9 @@ package backend
 
 import (
 	"crypto/tls"
-	"errors"
 	"net"
 	"syscall"
+	"unsafe"
 )
 
 // Alive reports whether an idle connection is still usable: the socket is
@@ -29,11 +29,14 @@ func (c *Conn) Alive() bool {
 	alive := false
 	var buf [1]byte
 	err = rc.Read(func(fd uintptr) bool {
-		n, _, rerr := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		// Raw, as internal/rawio's reads: MSG_DONTWAIT never blocks, and this
+		// runs at every checkout.
+		n, _, rerr := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), 1,
+			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
 		switch {
-		case errors.Is(rerr, syscall.EAGAIN), errors.Is(rerr, syscall.EWOULDBLOCK):
+		case rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK:
 			alive = true // open, and quiet
-		case rerr == nil && n > 0:
+		case rerr == 0 && n > 0:
 			alive = false // unsolicited data: an error or notice from a dying server
 		default:
 			alive = false // EOF or a socket error
