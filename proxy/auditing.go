@@ -62,7 +62,7 @@ func (s *session) recordAfter(r *audit.Record) {
 // stamp fills in the session's fields of r.
 func (s *session) stamp(r *audit.Record) {
 	r.Session = s.id
-	r.ClientAddr = s.raw.RemoteAddr().String()
+	r.ClientAddr = s.addr
 	r.Identity = s.peer.Identity
 	r.Fingerprint = s.peer.Fingerprint
 	if s.grant != nil {

@@ -40,7 +40,7 @@ func (s *Server) Clients() []ClientInfo {
 			state = "waiting"
 		}
 		out = append(out, ClientInfo{ID: sess.id, Identity: sess.peer.Identity, Role: sess.grant.Rule.Role,
-			Database: sess.grant.Database, Addr: sess.raw.RemoteAddr().String(), TLSVersion: sess.peer.TLSVersion,
+			Database: sess.grant.Database, Addr: sess.addr, TLSVersion: sess.peer.TLSVersion,
 			State: state, Pinned: sess.pinned, ConnectedAt: sess.start, Pending: len(sess.queue)})
 		sess.mu.Unlock()
 	}

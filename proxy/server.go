@@ -368,11 +368,13 @@ func (s *Server) newSession(raw net.Conn) *session {
 		return nil
 	}
 	id := fmt.Sprintf("%08x", s.nextID.Add(1))
+	addr := raw.RemoteAddr().String()
 	sess := &session{
-		srv: s,
-		id:  id,
-		raw: raw,
-		log: s.log.With("session", id, "client_addr", raw.RemoteAddr().String()),
+		srv:  s,
+		id:   id,
+		raw:  raw,
+		addr: addr,
+		log:  s.log.With("session", id, "client_addr", addr),
 	}
 	s.sessions[sess] = struct{}{}
 	s.wg.Add(1)

@@ -22,7 +22,11 @@ type session struct {
 	srv *Server
 	id  string
 	// raw is the accepted connection; client wraps it once TLS is up.
-	raw    net.Conn
+	raw net.Conn
+	// addr is raw's remote address (the PROXY header's source when there
+	// was one, read before accept returned), formatted once: every audit
+	// record carries it.
+	addr   string
 	client *tls.Conn
 	log    *slog.Logger
 	peer   tlsterm.Peer
