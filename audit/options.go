@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"time"
+
+	"github.com/pgshield/pgshield/internal/rawio"
 )
 
 // DefaultSyncInterval is batch mode's fdatasync interval and async mode's
@@ -93,7 +95,8 @@ type Options struct {
 	// OnSync, when set, is told how long each fdatasync took (for a
 	// latency histogram). It runs on the writer goroutine: keep it cheap.
 	OnSync func(time.Duration)
-	// OpenFile opens segment and checkpoint files; nil means os.OpenFile.
+	// OpenFile opens segment and checkpoint files; nil means os.OpenFile
+	// with raw writes (osOpenFile).
 	// Tests inject failing files through it.
 	OpenFile func(name string, flag int, perm os.FileMode) (File, error)
 }
@@ -106,8 +109,20 @@ type File interface {
 	Truncate(size int64) error
 }
 
+// osOpenFile opens name with raw writes (see rawio.File): a record is
+// written in the statement's goroutine, and a plain system call per record
+// keeps the Go runtime's monitor from ever sleeping.
 func osOpenFile(name string, flag int, perm os.FileMode) (File, error) {
-	return os.OpenFile(name, flag, perm)
+	f, err := os.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	rf, err := rawio.NewFile(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return rf, nil
 }
 
 // withDefaults validates o and fills in zero values.

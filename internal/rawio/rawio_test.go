@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -131,5 +132,62 @@ func TestWrapLeavesOtherConnsAlone(t *testing.T) {
 	defer b.Close()
 	if Wrap(a) != a {
 		t.Fatal("Wrap wrapped a net.Pipe")
+	}
+}
+
+func TestFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	osf, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := NewFile(osf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	for _, size := range []int{0, 1, 300, 1 << 20} {
+		b := make([]byte, size)
+		rand.Read(b)
+		n, err := f.Write(b)
+		if n != size || err != nil {
+			t.Fatalf("Write(%d bytes) = %d, %v", size, n, err)
+		}
+		want.Write(b)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(5); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want.Bytes()[:5]) {
+		t.Fatalf("file holds %d bytes, want the first 5 of what was written", len(got))
+	}
+	if _, err := f.Write([]byte("x")); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("Write after Close: %v, want os.ErrClosed", err)
+	}
+
+	// A write the kernel refuses comes back as a *PathError naming the file.
+	ro, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	rf, err := NewFile(ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = rf.Write([]byte("x"))
+	var pe *os.PathError
+	if !errors.As(err, &pe) || pe.Path != path || !errors.Is(err, syscall.EBADF) {
+		t.Fatalf("Write to a read-only file: %v, want a PathError for %s wrapping EBADF", err, path)
 	}
 }
