@@ -17,11 +17,12 @@ type Sink interface {
 	// Append writes r and returns its seq once it is durable per
 	// Options.Durability. Errors from the disk wrap ErrUnavailable.
 	Append(ctx context.Context, r *Record) (uint64, error)
-	// Submit queues r and returns without waiting for it to be written:
-	// for records made after the fact (a statement's outcome), which must
-	// not hold up the answer they describe and whose loss in a crash loses
-	// no statement. It waits only while the queue is full. A failed write
-	// makes later Appends fail, as ever.
+	// Submit records r without waiting for durability: for records made
+	// after the fact (a statement's outcome), whose loss in a crash loses
+	// no statement. When nobody else is writing it writes r itself (a
+	// write to the page cache, never an fdatasync); otherwise it queues r
+	// for the writer and waits only while the queue is full. A failed
+	// write makes later Appends fail, as ever.
 	Submit(ctx context.Context, r *Record) error
 	// Stats returns counters for metrics.
 	Stats() Stats
@@ -145,16 +146,7 @@ func (s *sink) Append(ctx context.Context, r *Record) (uint64, error) {
 		return 0, err
 	}
 	req := &request{ctx: ctx, rec: r}
-	if s.opts.Durability != DurabilitySync && len(s.reqs) == 0 && s.mu.TryLock() {
-		// Nobody is writing or waiting: write it here, without handing it
-		// to the writer goroutine and back (two wake-ups, most of an
-		// append's cost at low concurrency). Contended appends, and sync
-		// mode's fdatasync, go to the writer, which groups them.
-		shut := s.shut
-		if !shut {
-			s.handle([]*request{req})
-		}
-		s.mu.Unlock()
+	if handled, shut := s.writeUncontended(req); handled {
 		if shut {
 			return 0, fmt.Errorf("%w: %w", ErrUnavailable, ErrClosed)
 		}
@@ -193,7 +185,32 @@ func (s *sink) Submit(ctx context.Context, r *Record) error {
 	if err := s.acceptable(r); err != nil {
 		return err
 	}
-	return s.enqueue(ctx, &request{ctx: ctx, rec: r})
+	req := &request{ctx: ctx, rec: r}
+	if handled, shut := s.writeUncontended(req); handled {
+		if shut {
+			return fmt.Errorf("%w: %w", ErrUnavailable, ErrClosed)
+		}
+		return nil // a failed write is counted and fails later Appends
+	}
+	return s.enqueue(ctx, req)
+}
+
+// writeUncontended writes req in the caller's goroutine when nobody is
+// writing or waiting, instead of handing it to the writer goroutine and
+// back: two wake-ups, most of a record's cost at low concurrency.
+// Contended records, and sync mode's fdatasync, go to the writer, which
+// groups them. handled: req was written (or failed); shut: the log is
+// closed and nothing was written.
+func (s *sink) writeUncontended(req *request) (handled, shut bool) {
+	if s.opts.Durability == DurabilitySync || len(s.reqs) != 0 || !s.mu.TryLock() {
+		return false, false
+	}
+	shut = s.shut
+	if !shut {
+		s.handle([]*request{req})
+	}
+	s.mu.Unlock()
+	return true, shut
 }
 
 // acceptable refuses a record without a kind (or with the log's own

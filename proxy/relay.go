@@ -101,10 +101,11 @@ func (r backendReader) run() {
 	if s.srv.opts.Audit != nil {
 		watch = &auditWatch
 	}
-	err := bc.fw.Forward(s.client, watch, func(typ byte, body []byte) (pgwire.Action, error) {
+	out := &answerWriter{s: s}
+	err := bc.fw.Forward(out, watch, func(typ byte, body []byte) (pgwire.Action, error) {
 		act, release, outcome, err := r.onMessage(typ, body)
 		if outcome != nil {
-			s.recordAfter(outcome)
+			out.outcomes = append(out.outcomes, outcome)
 		}
 		if err == errNeedSync {
 			// The backend skips the client's Query after pgshield's own
@@ -117,6 +118,7 @@ func (r backendReader) run() {
 		}
 		return act, err
 	})
+	out.submit() // outcomes of answers dropped rather than written
 	if released {
 		if bc.fw.Buffered() > 0 {
 			bc.dirty = true // unsolicited bytes after the last answer: do not hand them on
@@ -133,6 +135,30 @@ func (r backendReader) run() {
 		sendError(s.client, reason)
 	}
 	s.client.Close()
+}
+
+// answerWriter writes a backendReader's answers to the client and then
+// queues the outcome records of the statements they finish: the answer
+// reaches the client before any audit work is done for it, and the client
+// reads it while the record is written. The statement's own record was
+// written before the statement was forwarded.
+type answerWriter struct {
+	s        *session
+	outcomes []*audit.Record
+}
+
+func (w *answerWriter) Write(b []byte) (int, error) {
+	n, err := w.s.client.Write(b)
+	w.submit()
+	return n, err
+}
+
+func (w *answerWriter) submit() {
+	for i, rec := range w.outcomes {
+		w.s.recordAfter(rec)
+		w.outcomes[i] = nil
+	}
+	w.outcomes = w.outcomes[:0]
 }
 
 // onMessage decides one watched backend message. release: the connection
