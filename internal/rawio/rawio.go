@@ -1,5 +1,6 @@
 // Package rawio reads and writes sockets with raw system calls, waiting for
-// readiness through Go's network poller as net.Conn does.
+// readiness through Go's network poller as net.Conn does, and appends to
+// files the same way (File).
 //
 // A plain system call tells the Go scheduler that the goroutine may block.
 // When the thread is descheduled inside it (a write to a loopback socket
