@@ -349,9 +349,17 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		go func() {
-			defer s.wg.Done()
-			defer s.forget(sess)
-			sess.run(s.ctx)
+			fe := sess.establish(s.ctx)
+			if fe == nil {
+				s.forget(sess)
+				s.wg.Done()
+				return
+			}
+			go func() { // a fresh stack for the session's life (see establish)
+				defer s.wg.Done()
+				defer s.forget(sess)
+				sess.serve(fe)
+			}()
 		}()
 	}
 }

@@ -90,16 +90,17 @@ type stmtDef struct {
 	key       string
 }
 
-// run serves the session until it ends. It closes every connection it opened.
-func (s *session) run(ctx context.Context) {
-	defer s.raw.Close()
+// establish runs the session's TLS handshake and start-up on the accepting
+// goroutine. It returns the client's message reader once the session is
+// established; nil when it ended there, having closed what it opened.
+// The caller then runs serve on a new goroutine and lets this one exit:
+// the handshake (certificate parsing and verification) grows a goroutine's
+// stack well past the ~2 KiB a session waiting for its client uses, and a
+// parked stack shrinks only by half per GC cycle, of which a server
+// holding idle clients runs few. Relaying on the handshake's goroutine
+// kept that memory for the session's life (~5 KiB per idle client).
+func (s *session) establish(ctx context.Context) *msgReader {
 	s.mconn = s.srv.opts.Metrics.OpenConn()
-	defer s.mconn.Close()
-	defer func() {
-		if s.releaseIdentity != nil {
-			s.releaseIdentity()
-		}
-	}()
 	s.cond = sync.NewCond(&s.mu)
 	s.status = 'I'
 	s.stmts = map[string]stmtDef{}
@@ -112,10 +113,18 @@ func (s *session) run(ctx context.Context) {
 	if err != nil {
 		s.end(nil)
 		s.waitReaders()
-		return
+		s.close()
+		return nil
 	}
-	defer s.srv.cancels.unregister(s.key.pid)
 	s.raw.SetDeadline(time.Time{})
+	return fe
+}
+
+// serve relays an established session until it ends, then closes every
+// connection it opened.
+func (s *session) serve(fe *msgReader) {
+	defer s.close()
+	defer s.srv.cancels.unregister(s.key.pid)
 	s.log.Info("session started", "user", s.grant.User, "database", s.grant.Database, "role", s.grant.Rule.Role,
 		"pool_mode", s.mode, "tls", tls.VersionName(s.peer.TLSVersion), "resumed", s.peer.Resumed)
 	s.mid = s.srv.opts.Metrics.Identity(s.grant.Rule.Pattern)
@@ -128,6 +137,16 @@ func (s *session) run(ctx context.Context) {
 	d := s.srv.opts.Now().Sub(s.start)
 	s.record(&audit.Record{Kind: audit.KindDisconnect, DurationUS: d.Microseconds()})
 	s.log.Info("session ended", "duration", d.Round(time.Millisecond))
+}
+
+// close releases what establish opened: the identity's connection slot, the
+// connection metric and the client's socket.
+func (s *session) close() {
+	if s.releaseIdentity != nil {
+		s.releaseIdentity()
+	}
+	s.mconn.Close()
+	s.raw.Close()
 }
 
 // end records why the session ends and unblocks its goroutines; the first
