@@ -141,3 +141,42 @@ func TestFailOpenSwallowsAndCounts(t *testing.T) {
 	s.Close()
 	mustVerify(t, dir, k)
 }
+
+// TestSubmitWriteFailureFailsClosed: an outcome whose write fails (written
+// by Submit itself on an idle log) leaves no half line, marks the log
+// unavailable so the next statement's Append is refused while the disk
+// fails, and the log recovers and verifies once it works again.
+func TestSubmitWriteFailureFailsClosed(t *testing.T) {
+	k := newTestKey(t, "submitfail")
+	dir := t.TempDir()
+	fs := &faults{}
+	o := testOptions(dir, k, newFakeClock())
+	o.OpenFile = fs.open // batch mode: Submit writes inline when the log is idle
+	s := mustOpen(t, o)
+	ctx := context.Background()
+	ref := mustAppend(t, s, stmt(1))
+
+	fs.set(true, false)
+	if err := s.Submit(ctx, &Record{Kind: KindOutcome, Ref: ref}); err != nil {
+		t.Fatalf("Submit = %v; its failure is the log's, not the caller's", err)
+	}
+	// Written inline unless the writer was busy (its tick): then it is queued.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		if st := s.Stats(); st.Unavailable && st.WriteFailures > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the failed write was not counted: %+v", s.Stats())
+		}
+	}
+	if _, err := s.Append(ctx, stmt(2)); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Append after a failed Submit while the disk fails = %v, want ErrUnavailable", err)
+	}
+
+	fs.set(false, false)
+	mustAppend(t, s, stmt(3))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mustVerify(t, dir, k)
+}

@@ -138,10 +138,10 @@ func (r backendReader) run() {
 }
 
 // answerWriter writes a backendReader's answers to the client and then
-// queues the outcome records of the statements they finish: the answer
-// reaches the client before any audit work is done for it, and the client
-// reads it while the record is written. The statement's own record was
-// written before the statement was forwarded.
+// records the outcomes of the statements they finish (recordAfter): the
+// answer reaches the client before any audit work is done for it, and the
+// client reads it while the record is written. The statement's own record
+// was written before the statement was forwarded.
 type answerWriter struct {
 	s        *session
 	outcomes []*audit.Record
