@@ -57,6 +57,12 @@
 // line the chain cannot explain. Options.FailOpen swallows these errors and
 // only counts them; the security report marks that configuration down.
 //
+// Records made after the fact (Submit: a statement's outcome) wait in memory
+// for the next record that is written, the SyncInterval tick, a checkpoint
+// or a rotation, whichever comes first, and share its write: a crash of the
+// process can lose up to SyncInterval of outcomes, never a statement. A
+// failed write keeps them for the retry.
+//
 // # Crashes
 //
 // After a crash the last segment may end with a torn line (bytes after the

@@ -77,12 +77,13 @@ func (s *sink) handle(batch []*request) {
 		s.replyAll(batch, err)
 		return
 	}
-	seq0, last0 := s.nextSeq, s.last
-	out := s.buf[:0]
-	if async {
-		out = s.pending
-	}
-	n := 0
+	// Every line goes onto pending. Records made after the fact (Submit)
+	// stay there until a record someone waits for is written, the tick,
+	// or a checkpoint or rotation: they share its write instead of making
+	// their own.
+	seq0, last0, pending0 := s.nextSeq, s.last, len(s.pending)
+	out := s.pending
+	n, waited := 0, false
 	for _, req := range batch {
 		if req.ctx.Err() != nil {
 			req.err = req.ctx.Err()
@@ -96,17 +97,19 @@ func (s *sink) handle(batch []*request) {
 		s.nextSeq++
 		s.last = h
 		n++
+		waited = waited || !req.after
 	}
+	s.pending = out
 	switch {
-	case async:
-		s.pending = out
+	case async || !waited:
 		if len(s.pending) >= asyncFlushBytes {
 			_ = s.flush() // acknowledged anyway; a failure blocks later appends
 		}
 	default:
-		s.buf = out
-		err = s.writeBatch(out, s.opts.Durability == DurabilitySync)
-		if err != nil {
+		if err = s.writePending(s.opts.Durability == DurabilitySync); err != nil {
+			// This batch's lines go; earlier deferred ones stay for the
+			// retry (recoverFailure).
+			s.pending = s.pending[:pending0]
 			s.nextSeq, s.last = seq0, last0
 			for _, req := range batch {
 				if req.err == nil {
@@ -145,11 +148,12 @@ func (s *sink) recoverFailure() error {
 	return s.sync()
 }
 
-// writeBatch writes b to the segment and, if mustSync (sync mode), syncs it.
-// On failure nothing of b stays in the file.
-func (s *sink) writeBatch(b []byte, mustSync bool) error {
+// writePending writes pending to the segment and, if mustSync (sync mode),
+// syncs it. On failure nothing of it stays in the file, and pending is
+// left for the caller to trim.
+func (s *sink) writePending(mustSync bool) error {
 	start := s.segSize
-	if err := s.write(b); err != nil {
+	if err := s.write(s.pending); err != nil {
 		return err
 	}
 	if mustSync {
@@ -159,6 +163,7 @@ func (s *sink) writeBatch(b []byte, mustSync bool) error {
 			return err
 		}
 	}
+	s.pending = s.pending[:0]
 	s.fileSeq, s.fileHash = s.nextSeq-1, s.last
 	return nil
 }
@@ -193,7 +198,8 @@ func (s *sink) truncate() bool {
 	return !s.needTrunc
 }
 
-// flush writes the async queue.
+// flush writes pending: async mode's records, and records made after the
+// fact in the other modes.
 func (s *sink) flush() error {
 	if len(s.pending) == 0 {
 		return nil

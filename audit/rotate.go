@@ -111,10 +111,12 @@ func (s *sink) writeSegmentStart(now time.Time, prevName string) error {
 func (s *sink) writeOwn(r *Record) error {
 	e := entryFrom(r, r.Time, s.opts.InstanceID, s.opts.MaxStatementBytes, s.opts.Params)
 	e.Seq = s.nextSeq
-	line, h := encodeLine(nil, &e, s.last)
-	seq0, last0 := s.nextSeq, s.last
+	seq0, last0, pending0 := s.nextSeq, s.last, len(s.pending)
+	var h [32]byte
+	s.pending, h = encodeLine(s.pending, &e, s.last)
 	s.nextSeq, s.last = s.nextSeq+1, h
-	if err := s.writeBatch(line, true); err != nil {
+	if err := s.writePending(true); err != nil {
+		s.pending = s.pending[:pending0]
 		s.nextSeq, s.last = seq0, last0
 		return err
 	}

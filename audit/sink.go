@@ -17,12 +17,12 @@ type Sink interface {
 	// Append writes r and returns its seq once it is durable per
 	// Options.Durability. Errors from the disk wrap ErrUnavailable.
 	Append(ctx context.Context, r *Record) (uint64, error)
-	// Submit records r without waiting for durability: for records made
-	// after the fact (a statement's outcome), whose loss in a crash loses
-	// no statement. When nobody else is writing it writes r itself (a
-	// write to the page cache, never an fdatasync); otherwise it queues r
-	// for the writer and waits only while the queue is full. A failed
-	// write makes later Appends fail, as ever.
+	// Submit records r without waiting for it to be written: for records
+	// made after the fact (a statement's outcome), whose loss in a crash
+	// loses no statement. r is chained at once (in the caller's goroutine
+	// when nobody else is writing, else by the writer) and written with
+	// the next record or within SyncInterval. Submit waits only while the
+	// queue is full. A failed write makes later Appends fail, as ever.
 	Submit(ctx context.Context, r *Record) error
 	// Stats returns counters for metrics.
 	Stats() Stats
@@ -61,7 +61,9 @@ type request struct {
 	rec   *Record
 	seq   uint64
 	err   error
-	reply chan struct{} // closed once seq or err is set; nil: Submit, nobody waits
+	reply chan struct{} // closed once seq or err is set; nil: written inline, or Submit
+	// after: a Submit, made after the fact; it may wait for the next write.
+	after bool
 }
 
 // sink is the Sink implementation. The files and the chain state are
@@ -99,11 +101,10 @@ type sink struct {
 	last        [32]byte
 	fileSeq     uint64 // last seq written to seg
 	fileHash    [32]byte
-	pending     []byte // async: encoded and acknowledged, not yet written
-	buf         []byte
-	dirty       bool // written since the last fdatasync
-	needTrunc   bool // a failed write could not be truncated yet
-	failing     bool // last write or sync failed
+	pending     []byte // encoded and acknowledged, not yet written (async mode; Submit's records)
+	dirty       bool   // written since the last fdatasync
+	needTrunc   bool   // a failed write could not be truncated yet
+	failing     bool   // last write or sync failed
 	cpSeq       uint64
 	cpTime      time.Time
 	sinceRotate uint64
@@ -185,7 +186,7 @@ func (s *sink) Submit(ctx context.Context, r *Record) error {
 	if err := s.acceptable(r); err != nil {
 		return err
 	}
-	req := &request{ctx: ctx, rec: r}
+	req := &request{ctx: ctx, rec: r, after: true}
 	if handled, shut := s.writeUncontended(req); handled {
 		if shut {
 			return fmt.Errorf("%w: %w", ErrUnavailable, ErrClosed)
@@ -195,12 +196,12 @@ func (s *sink) Submit(ctx context.Context, r *Record) error {
 	return s.enqueue(ctx, req)
 }
 
-// writeUncontended writes req in the caller's goroutine when nobody is
-// writing or waiting, instead of handing it to the writer goroutine and
-// back: two wake-ups, most of a record's cost at low concurrency.
-// Contended records, and sync mode's fdatasync, go to the writer, which
-// groups them. handled: req was written (or failed); shut: the log is
-// closed and nothing was written.
+// writeUncontended handles req (see handle) in the caller's goroutine when
+// nobody is writing or waiting, instead of handing it to the writer
+// goroutine and back: two wake-ups, most of a record's cost at low
+// concurrency. Contended records, and sync mode's fdatasync, go to the
+// writer, which groups them. handled: req was handled (its err set on
+// failure); shut: the log is closed and nothing was done.
 func (s *sink) writeUncontended(req *request) (handled, shut bool) {
 	if s.opts.Durability == DurabilitySync || len(s.reqs) != 0 || !s.mu.TryLock() {
 		return false, false

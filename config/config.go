@@ -238,6 +238,8 @@ type Audit struct {
 	// so it survives a crash of pgshield, and fdatasync'ed within
 	// sync_interval), "sync" (synced before forwarding; concurrent
 	// sessions share one sync) or "async" (written within sync_interval).
+	// In every mode a statement's outcome record is written with the next
+	// record or within sync_interval.
 	Mode string `yaml:"mode"`
 	// SyncInterval is how often batch mode fdatasyncs the log (what a power
 	// loss can take) and async mode writes it (what a crash can take);
