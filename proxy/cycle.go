@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -113,26 +112,29 @@ func (p *clientPump) startCycle() error {
 // enforce queues the enforcement statement for this session's identity.
 func (p *clientPump) enforce() error {
 	s := p.s
-	variant, params := s.enforcement()
+	variant, wire, err := s.enforcement()
+	if err != nil {
+		return fatal(codeProtocolViolation, "pgshield cannot encode its enforcement statement")
+	}
 	if variant == 0 {
 		return nil
 	}
-	name := fmt.Sprintf("%s_enforce%d", reservedPrefix, variant)
 	s.mu.Lock()
 	bc := s.attached
 	prepare := bc.enforced&(1<<variant) == 0
 	bc.enforced |= 1 << variant
-	es := []expectation{{msg: 'B', own: true}, {msg: 'E', own: true}}
 	if prepare {
-		es = append([]expectation{{msg: 'P', own: true}}, es...)
+		s.queue = append(s.queue, expectation{msg: 'P', own: true})
 	}
-	s.queue = append(s.queue, es...)
+	s.queue = append(s.queue, expectation{msg: 'B', own: true}, expectation{msg: 'E', own: true})
 	s.mu.Unlock()
 	if prepare {
-		p.add(&pgproto3.Parse{Name: name, Query: enforcementSQL(variant)})
+		if err := p.add(&pgproto3.Parse{Name: enforcementName(variant), Query: enforcementSQL(variant)}); err != nil {
+			return err
+		}
 	}
-	p.add(&pgproto3.Bind{PreparedStatement: name, Parameters: params})
-	return p.add(&pgproto3.Execute{})
+	p.buf = append(p.buf, wire...)
+	return nil
 }
 
 // injectSession switches the session (not a transaction) to the identity's

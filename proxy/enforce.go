@@ -1,6 +1,11 @@
 package proxy
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+)
 
 // Role modes (config role_mode).
 const (
@@ -19,15 +24,18 @@ const (
 )
 
 // enforcement returns which enforcement statement this session needs and
-// its parameters. The statement is prepared once per connection and shared
-// by every session on it; its values are bind parameters, so nothing is
-// quoted, and a client that executed it could only set its own session's
-// values (and the firewall refuses reserved names anyway).
-func (s *session) enforcement() (variant int, params [][]byte) {
-	if s.enfReady {
-		return s.enfVariant, s.enfParams // the same for every transaction
+// the Bind and Execute that run it, encoded: the same bytes for every
+// transaction of the session, so they are built once. The statement is
+// prepared once per connection and shared by every session on it; its
+// values are bind parameters, so nothing is quoted, and a client that
+// executed it could only set its own session's values (and the firewall
+// refuses reserved names anyway).
+func (s *session) enforcement() (variant int, wire []byte, err error) {
+	if s.enfWire != nil || s.enfVariant < 0 {
+		return max(s.enfVariant, 0), s.enfWire, nil
 	}
 	opts := &s.srv.opts
+	var params [][]byte
 	if opts.RoleMode == RoleModeSetLocal {
 		variant |= enforceRole
 		params = append(params, []byte(s.grant.Rule.Role))
@@ -39,8 +47,24 @@ func (s *session) enforcement() (variant int, params [][]byte) {
 	if s.grant.Rule.ReadOnly {
 		variant |= enforceReadOnly
 	}
-	s.enfReady, s.enfVariant, s.enfParams = true, variant, params
-	return variant, params
+	if variant == 0 {
+		s.enfVariant = -1 // nothing to enforce, remembered
+		return 0, nil, nil
+	}
+	wire, err = (&pgproto3.Bind{PreparedStatement: enforcementName(variant), Parameters: params}).Encode(nil)
+	if err == nil {
+		wire, err = (&pgproto3.Execute{}).Encode(wire)
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	s.enfVariant, s.enfWire = variant, wire
+	return variant, wire, nil
+}
+
+// enforcementName names the prepared enforcement statement of variant.
+func enforcementName(variant int) string {
+	return fmt.Sprintf("%s_enforce%d", reservedPrefix, variant)
 }
 
 // enforcementSQL is the statement that opens every transaction:

@@ -37,11 +37,10 @@ type session struct {
 	// releaseIdentity gives back the identity's connection slot; nil when
 	// none was taken.
 	releaseIdentity func()
-	// enfReady, enfVariant and enfParams memoize enforcement(); the pump
-	// goroutine alone uses them.
-	enfReady   bool
+	// enfVariant (-1: nothing to enforce) and enfWire memoize
+	// enforcement(); the pump goroutine alone uses them.
 	enfVariant int
-	enfParams  [][]byte
+	enfWire    []byte
 	// mconn is the connection's metrics state, owned by the session's
 	// goroutine; mid is its identity's series, safe from any goroutine.
 	mconn metrics.Conn
