@@ -2,11 +2,9 @@ package audit
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -176,32 +174,16 @@ func TestSubmitWriteFailureFailsClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustVerify(t, dir, k)
-	segs, err := listSegments(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var kinds []Kind
-	for _, seg := range segs {
-		lines, err := readLines(filepath.Join(dir, seg.name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, l := range lines {
-			var e Entry
-			if err := json.Unmarshal(l, &e); err != nil {
-				t.Fatal(err)
-			}
-			if e.Kind == KindOutcome && e.Ref != ref {
-				t.Fatalf("outcome refers to %d, want %d", e.Ref, ref)
-			}
-			kinds = append(kinds, e.Kind)
-		}
-	}
 	var outcomes, statements int
-	for _, k := range kinds {
-		switch k {
+	for _, e := range readEntries(t, dir) {
+		kinds = append(kinds, e.Kind)
+		switch e.Kind {
 		case KindOutcome:
 			outcomes++
+			if e.Ref != ref {
+				t.Fatalf("outcome refers to %d, want %d", e.Ref, ref)
+			}
 		case KindStatement:
 			statements++
 		}

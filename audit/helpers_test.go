@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"sync"
@@ -112,4 +113,28 @@ func copyDir(t testing.TB, src string) string {
 		}
 	}
 	return dst
+}
+
+// readEntries returns every record of the log in dir, segment by segment.
+func readEntries(t testing.TB, dir string) []Entry {
+	t.Helper()
+	segs, err := listSegments(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries []Entry
+	for _, seg := range segs {
+		lines, err := readLines(filepath.Join(dir, seg.name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range lines {
+			var e Entry
+			if err := json.Unmarshal(l, &e); err != nil {
+				t.Fatal(err)
+			}
+			entries = append(entries, e)
+		}
+	}
+	return entries
 }

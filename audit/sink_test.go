@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -325,24 +324,10 @@ func TestSubmitQueuesInOrder(t *testing.T) {
 				t.Fatal("Submit of a record without a kind succeeded")
 			}
 			mustVerify(t, dir, k)
-			segs, err := listSegments(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
 			var outcomes []Entry
-			for _, seg := range segs {
-				lines, err := readLines(filepath.Join(dir, seg.name))
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, l := range lines {
-					var e Entry
-					if err := json.Unmarshal(l, &e); err != nil {
-						t.Fatal(err)
-					}
-					if e.Kind == KindOutcome {
-						outcomes = append(outcomes, e)
-					}
+			for _, e := range readEntries(t, dir) {
+				if e.Kind == KindOutcome {
+					outcomes = append(outcomes, e)
 				}
 			}
 			if len(outcomes) != 50 {
