@@ -330,10 +330,14 @@ func (p *pool) release(bc *backendConn) {
 		return
 	}
 	if el := p.waiters.Front(); el != nil {
+		// Sent under mu (the channel has room for one, so it never
+		// blocks): a waiter that gives up takes mu to leave the queue and
+		// then drains its channel, so it finds bc there or is still queued.
+		// Sent after Unlock, bc could arrive after the drain and be lost.
 		p.waiters.Remove(el)
 		p.busy[bc] = struct{}{}
-		p.mu.Unlock()
 		el.Value.(chan *backendConn) <- bc
+		p.mu.Unlock()
 		return
 	}
 	p.idle = append(p.idle, bc)

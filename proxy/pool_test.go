@@ -1,0 +1,81 @@
+package proxy
+
+import (
+	"context"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pgshield/pgshield/backend"
+)
+
+// TestPoolHandoffLosesNoConnection: clients that give up waiting (their
+// query_wait_timeout or context ends) while connections are being handed
+// back never strand one: afterwards every open connection is idle and
+// the pool serves Size clients at once.
+func TestPoolHandoffLosesNoConnection(t *testing.T) {
+	const size = 2
+	var (
+		mu    sync.Mutex
+		peers []net.Conn
+	)
+	connect := func(context.Context) (*backend.Conn, error) {
+		c, peer := net.Pipe()
+		mu.Lock()
+		peers = append(peers, c, peer)
+		mu.Unlock()
+		return &backend.Conn{Conn: c, Params: map[string]string{}}, nil
+	}
+	defer func() {
+		for _, c := range peers {
+			c.Close()
+		}
+	}()
+	p := newPool(poolKey{database: "db"}, PoolSettings{Size: size, QueryWaitTimeout: 200 * time.Microsecond}, connect, time.Now)
+
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 2000; i++ {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(rand.IntN(300))*time.Microsecond)
+				bc, err := p.acquire(ctx)
+				cancel()
+				if err != nil {
+					continue // gave up waiting: the case under test
+				}
+				if rand.IntN(2) == 0 {
+					time.Sleep(time.Duration(rand.IntN(50)) * time.Microsecond)
+				}
+				p.release(bc)
+			}
+		}()
+	}
+	wg.Wait()
+
+	st := p.stats()
+	p.mu.Lock()
+	busy := len(p.busy)
+	p.mu.Unlock()
+	if busy != 0 || st.Idle != st.Open || st.Waiting != 0 {
+		t.Fatalf("after every client left: open %d, idle %d, busy %d, waiting %d; a connection was stranded",
+			st.Open, st.Idle, busy, st.Waiting)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	p.settings.QueryWaitTimeout = 5 * time.Second
+	var held []*backendConn
+	for i := 0; i < size; i++ {
+		bc, err := p.acquire(ctx)
+		if err != nil {
+			t.Fatalf("acquire %d of %d: %v", i+1, size, err)
+		}
+		held = append(held, bc)
+	}
+	for _, bc := range held {
+		p.release(bc)
+	}
+}
