@@ -397,6 +397,7 @@ func (p *pool) maintain(ctx context.Context) {
 		if err != nil {
 			p.mu.Lock()
 			p.open--
+			p.wakeLocked() // a client may be waiting for the slot this held
 			p.mu.Unlock()
 			continue
 		}

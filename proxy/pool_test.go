@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -77,5 +78,58 @@ func TestPoolHandoffLosesNoConnection(t *testing.T) {
 	}
 	for _, bc := range held {
 		p.release(bc)
+	}
+}
+
+// TestPoolMaintainFailureWakesWaiter: when topping up to MinIdle fails, the
+// slot it had reserved goes to a client already waiting for one, instead
+// of that client waiting out its query_wait_timeout with a slot free.
+func TestPoolMaintainFailureWakesWaiter(t *testing.T) {
+	firstDial := make(chan struct{})
+	failFirst := make(chan struct{})
+	var calls sync.Mutex
+	n := 0
+	connect := func(context.Context) (*backend.Conn, error) {
+		calls.Lock()
+		n++
+		first := n == 1
+		calls.Unlock()
+		if first {
+			close(firstDial)
+			<-failFirst
+			return nil, errors.New("database restarting")
+		}
+		c, peer := net.Pipe()
+		t.Cleanup(func() { c.Close(); peer.Close() })
+		return &backend.Conn{Conn: c, Params: map[string]string{}}, nil
+	}
+	p := newPool(poolKey{database: "db"}, PoolSettings{Size: 1, MinIdle: 1, QueryWaitTimeout: 10 * time.Second}, connect, time.Now)
+
+	maintained := make(chan struct{})
+	go func() { defer close(maintained); p.maintain(context.Background()) }()
+	<-firstDial // maintain holds the pool's only slot while it dials
+
+	type result struct {
+		bc  *backendConn
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		bc, err := p.acquire(context.Background())
+		got <- result{bc, err}
+	}()
+	for p.stats().Waiting == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	close(failFirst)
+	<-maintained
+	select {
+	case r := <-got:
+		if r.err != nil {
+			t.Fatalf("acquire after maintain's failed dial: %v", r.err)
+		}
+		p.release(r.bc)
+	case <-time.After(3 * time.Second):
+		t.Fatal("the waiting client was not told that maintain's slot came free")
 	}
 }
