@@ -29,7 +29,7 @@ func newCancelRegistry(rand io.Reader) *cancelRegistry {
 	return &cancelRegistry{rand: rand, byPID: map[uint32]*session{}}
 }
 
-// register issues a fresh key for s.
+// register issues a fresh key for s and sets s.key.
 func (r *cancelRegistry) register(s *session) (cancelKey, error) {
 	var buf [8]byte
 	for {
@@ -43,6 +43,7 @@ func (r *cancelRegistry) register(s *session) (cancelKey, error) {
 		}
 		r.mu.Lock()
 		if _, taken := r.byPID[k.pid]; !taken {
+			s.key = k // before lookup can find s
 			r.byPID[k.pid] = s
 			r.mu.Unlock()
 			return k, nil
@@ -51,9 +52,13 @@ func (r *cancelRegistry) register(s *session) (cancelKey, error) {
 	}
 }
 
-func (r *cancelRegistry) unregister(pid uint32) {
+// unregister withdraws s's key. Only s's own entry goes: calling it again,
+// after the pid was issued to another session, leaves that one alone.
+func (r *cancelRegistry) unregister(s *session) {
 	r.mu.Lock()
-	delete(r.byPID, pid)
+	if r.byPID[s.key.pid] == s {
+		delete(r.byPID, s.key.pid)
+	}
 	r.mu.Unlock()
 }
 

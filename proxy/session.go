@@ -123,7 +123,6 @@ func (s *session) establish(ctx context.Context) *msgReader {
 // connection it opened.
 func (s *session) serve(fe *msgReader) {
 	defer s.close()
-	defer s.srv.cancels.unregister(s.key.pid)
 	s.log.Info("session started", "user", s.grant.User, "database", s.grant.Database, "role", s.grant.Rule.Role,
 		"pool_mode", s.mode, "tls", tls.VersionName(s.peer.TLSVersion), "resumed", s.peer.Resumed)
 	s.mid = s.srv.opts.Metrics.Identity(s.grant.Rule.Pattern)
@@ -138,9 +137,11 @@ func (s *session) serve(fe *msgReader) {
 	s.log.Info("session ended", "duration", d.Round(time.Millisecond))
 }
 
-// close releases what establish opened: the identity's connection slot, the
-// connection metric and the client's socket.
+// close releases what establish opened: the cancel key (also when start-up
+// failed after issuing it), the identity's connection slot, the connection
+// metric and the client's socket.
 func (s *session) close() {
+	s.srv.cancels.unregister(s)
 	if s.releaseIdentity != nil {
 		s.releaseIdentity()
 	}

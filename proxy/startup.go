@@ -95,14 +95,13 @@ func (s *session) open(ctx context.Context) error {
 	for k, v := range s.grant.Params {
 		s.view[canonicalParam(k)] = v
 	}
-	if s.key, err = s.srv.cancels.register(s); err != nil {
+	if _, err = s.srv.cancels.register(s); err != nil {
 		s.pool.release(bc)
 		sendError(s.client, fatal(codeInternal, "pgshield could not start the session"))
 		return err
 	}
 	if _, err := s.client.Write(s.greeting()); err != nil {
 		s.pool.release(bc)
-		s.srv.cancels.unregister(s.key.pid)
 		return fmt.Errorf("greet client: %w", err)
 	}
 	s.record(&audit.Record{Kind: audit.KindConnect, Action: "tls " + tls.VersionName(s.peer.TLSVersion), BackendPID: bc.PID})
@@ -139,10 +138,10 @@ func (s *session) admin(ctx context.Context, fe *msgReader, params map[string]st
 	s.view = map[string]string{"server_version": "pgshield", "client_encoding": "UTF8", "DateStyle": "ISO, MDY",
 		"standard_conforming_strings": "on", "integer_datetimes": "on"}
 	var err error
-	if s.key, err = s.srv.cancels.register(s); err != nil {
+	if _, err = s.srv.cancels.register(s); err != nil {
 		return err
 	}
-	defer s.srv.cancels.unregister(s.key.pid)
+	defer s.srv.cancels.unregister(s)
 	if _, err := s.client.Write(s.greeting()); err != nil {
 		return err
 	}
