@@ -151,7 +151,7 @@ func (p *clientPump) connStatement(def stmtDef, forParse bool) (string, error) {
 			}
 			continue
 		}
-		name, prepare, evict := bc.statement(def.key, bc.pool.settings.MaxPrepared)
+		name, prepare, evict := bc.statement(def.key, int(bc.pool.maxPrepared.Load()))
 		var es []expectation
 		var msgs []pgproto3.FrontendMessage
 		if evict != "" {

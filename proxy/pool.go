@@ -125,17 +125,22 @@ type preparedStmt struct {
 
 // pool is the set of backend connections for one poolKey.
 type pool struct {
-	key      poolKey
-	settings PoolSettings
-	connect  func(ctx context.Context) (*backend.Conn, error)
-	now      func() time.Time
+	key poolKey
+	// mode is settings.Mode, which a reload never changes: read without mu.
+	mode string
+	// maxPrepared is settings.MaxPrepared, read on every statement lookup.
+	maxPrepared atomic.Int64
+	connect     func(ctx context.Context) (*backend.Conn, error)
+	now         func() time.Time
 	// onClose is called for every connection the pool closes.
 	onClose func()
 	// metrics is the pool's series (nil-safe).
 	metrics *metrics.Pool
 
 	mu sync.Mutex
-	// idle, open, waiters, defaults and closed are guarded by mu.
+	// settings, idle, open, waiters, defaults and closed are guarded by mu
+	// (a reload replaces settings).
+	settings PoolSettings
 	idle     []*backendConn
 	open     int
 	waiters  *list.List // of chan *backendConn
@@ -166,8 +171,11 @@ func (p *pool) setPaused(on bool) {
 }
 
 func newPool(key poolKey, settings PoolSettings, connect func(ctx context.Context) (*backend.Conn, error), now func() time.Time) *pool {
-	return &pool{key: key, settings: settings.withDefaults(), connect: connect, now: now,
+	settings = settings.withDefaults()
+	p := &pool{key: key, mode: settings.Mode, settings: settings, connect: connect, now: now,
 		waiters: list.New(), busy: map[*backendConn]struct{}{}}
+	p.maxPrepared.Store(int64(settings.MaxPrepared))
+	return p
 }
 
 // errPoolTimeout: no connection became free within query_wait_timeout.
@@ -179,6 +187,7 @@ func (p *pool) acquire(ctx context.Context) (*backendConn, error) {
 	start := p.now()
 	for {
 		p.mu.Lock()
+		st := p.settings
 		if p.closed {
 			p.mu.Unlock()
 			return nil, errors.New("pool closed")
@@ -198,14 +207,14 @@ func (p *pool) acquire(ctx context.Context) (*backendConn, error) {
 			p.idle = p.idle[:n-1]
 			p.busy[bc] = struct{}{}
 			p.mu.Unlock()
-			if !bc.healthy(p.now(), p.settings.ServerLifetime) {
+			if !bc.healthy(p.now(), st.ServerLifetime) {
 				p.discard(bc)
 				continue
 			}
 			p.noteWait(start)
 			return bc, nil
 		}
-		if p.open < p.settings.Size {
+		if p.open < st.Size {
 			p.open++
 			p.mu.Unlock()
 			bc, err := p.dial(ctx)
@@ -225,7 +234,7 @@ func (p *pool) acquire(ctx context.Context) (*backendConn, error) {
 		ch := make(chan *backendConn, 1)
 		el := p.waiters.PushBack(ch)
 		p.mu.Unlock()
-		wait := p.settings.QueryWaitTimeout - p.now().Sub(start)
+		wait := st.QueryWaitTimeout - p.now().Sub(start)
 		timer := time.NewTimer(max(wait, 0))
 		select {
 		case bc := <-ch:
@@ -236,7 +245,7 @@ func (p *pool) acquire(ctx context.Context) (*backendConn, error) {
 			p.mu.Lock()
 			p.busy[bc] = struct{}{}
 			p.mu.Unlock()
-			if !bc.healthy(p.now(), p.settings.ServerLifetime) {
+			if !bc.healthy(p.now(), st.ServerLifetime) {
 				p.discard(bc)
 				continue
 			}
@@ -283,11 +292,14 @@ func (p *pool) noteWait(start time.Time) {
 }
 
 func (p *pool) dial(ctx context.Context) (*backendConn, error) {
+	p.mu.Lock()
+	retries, delay := p.settings.ConnectRetries, p.settings.ConnectRetryDelay
+	p.mu.Unlock()
 	var lastErr error
-	for attempt := 0; attempt <= p.settings.ConnectRetries; attempt++ {
+	for attempt := 0; attempt <= retries; attempt++ {
 		if attempt > 0 {
 			select {
-			case <-time.After(p.settings.ConnectRetryDelay):
+			case <-time.After(delay):
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
@@ -408,10 +420,14 @@ func (p *pool) maintain(ctx context.Context) {
 // setSettings adopts new settings (a reload); the mode stays as it was.
 func (p *pool) setSettings(s PoolSettings) {
 	s = s.withDefaults()
+	s.Mode = p.mode
+	p.maxPrepared.Store(int64(s.MaxPrepared))
 	p.mu.Lock()
-	s.Mode = p.settings.Mode
 	p.settings = s
-	p.wakeLocked()
+	// Each slot the new size opens goes to a client already waiting.
+	for free := s.Size - p.open; free > 0 && p.waiters.Len() > 0; free-- {
+		p.wakeLocked()
+	}
 	p.mu.Unlock()
 }
 
@@ -459,7 +475,7 @@ type PoolStats struct {
 func (p *pool) stats() PoolStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return PoolStats{Database: p.key.database, Role: p.key.role, Mode: p.settings.Mode, Size: p.settings.Size,
+	return PoolStats{Database: p.key.database, Role: p.key.role, Mode: p.mode, Size: p.settings.Size,
 		Open: p.open, Idle: len(p.idle), Waiting: p.waiters.Len(), MaxWait: p.maxWait}
 }
 

@@ -133,3 +133,50 @@ func TestPoolMaintainFailureWakesWaiter(t *testing.T) {
 		t.Fatal("the waiting client was not told that maintain's slot came free")
 	}
 }
+
+// TestPoolGrowServesWaiters: a reload that raises the pool size gives each
+// new slot to a client already waiting, without waiting for a release.
+func TestPoolGrowServesWaiters(t *testing.T) {
+	connect := func(context.Context) (*backend.Conn, error) {
+		c, peer := net.Pipe()
+		t.Cleanup(func() { c.Close(); peer.Close() })
+		return &backend.Conn{Conn: c, Params: map[string]string{}}, nil
+	}
+	p := newPool(poolKey{database: "db"}, PoolSettings{Size: 1, QueryWaitTimeout: 10 * time.Second}, connect, time.Now)
+	held, err := p.acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const waiting = 3
+	type result struct {
+		bc  *backendConn
+		err error
+	}
+	got := make(chan result, waiting)
+	for range waiting {
+		go func() {
+			bc, err := p.acquire(context.Background())
+			got <- result{bc, err} // held until every waiter is served
+		}()
+	}
+	for p.stats().Waiting < waiting {
+		time.Sleep(time.Millisecond)
+	}
+	p.setSettings(PoolSettings{Size: 1 + waiting, QueryWaitTimeout: 10 * time.Second})
+	var served []*backendConn
+	for i := range waiting {
+		select {
+		case r := <-got:
+			if r.err != nil {
+				t.Fatalf("waiter %d: %v", i+1, r.err)
+			}
+			served = append(served, r.bc)
+		case <-time.After(3 * time.Second):
+			t.Fatalf("%d of %d waiting clients were served after the pool grew; the rest still wait", i, waiting)
+		}
+	}
+	for _, bc := range served {
+		p.release(bc)
+	}
+	p.release(held)
+}

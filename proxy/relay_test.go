@@ -28,7 +28,7 @@ func pumpClient(fe *msgReader, be io.Writer) error {
 		log: slog.New(slog.DiscardHandler), mode: PoolModeSession, ended: false}
 	s.cond = sync.NewCond(&s.mu)
 	bc := &backendConn{Conn: &backend.Conn{Conn: writerConn{be}}, prepared: map[string]*list.Element{}, lru: list.New(),
-		pool: &pool{settings: PoolSettings{}.withDefaults()}}
+		pool: newPool(poolKey{}, PoolSettings{}, nil, time.Now)}
 	s.attached = bc
 	done := make(chan struct{})
 	defer close(done)

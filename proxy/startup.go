@@ -76,7 +76,7 @@ func (s *session) open(ctx context.Context) error {
 		key.role = s.grant.Rule.Role
 	}
 	s.pool = s.srv.poolFor(key)
-	s.mode = s.pool.settings.Mode
+	s.mode = s.pool.mode
 	bc, err := s.pool.acquire(ctx)
 	if err != nil {
 		var le *backend.LoginError
