@@ -114,7 +114,7 @@ func (p *clientPump) enforce() error {
 	s := p.s
 	variant, wire, err := s.enforcement()
 	if err != nil {
-		return fatal(codeProtocolViolation, "pgshield cannot encode its enforcement statement")
+		return fatal(codeInternal, "pgshield cannot encode its enforcement statement")
 	}
 	if variant == 0 {
 		return nil

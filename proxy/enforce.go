@@ -31,8 +31,8 @@ const (
 // executed it could only set its own session's values (and the firewall
 // refuses reserved names anyway).
 func (s *session) enforcement() (variant int, wire []byte, err error) {
-	if s.enfWire != nil || s.enfVariant < 0 {
-		return max(s.enfVariant, 0), s.enfWire, nil
+	if s.enfReady {
+		return s.enfVariant, s.enfWire, nil
 	}
 	opts := &s.srv.opts
 	var params [][]byte
@@ -47,18 +47,16 @@ func (s *session) enforcement() (variant int, wire []byte, err error) {
 	if s.grant.Rule.ReadOnly {
 		variant |= enforceReadOnly
 	}
-	if variant == 0 {
-		s.enfVariant = -1 // nothing to enforce, remembered
-		return 0, nil, nil
+	if variant != 0 {
+		wire, err = (&pgproto3.Bind{PreparedStatement: enforcementName(variant), Parameters: params}).Encode(nil)
+		if err == nil {
+			wire, err = (&pgproto3.Execute{}).Encode(wire)
+		}
+		if err != nil {
+			return 0, nil, err
+		}
 	}
-	wire, err = (&pgproto3.Bind{PreparedStatement: enforcementName(variant), Parameters: params}).Encode(nil)
-	if err == nil {
-		wire, err = (&pgproto3.Execute{}).Encode(wire)
-	}
-	if err != nil {
-		return 0, nil, err
-	}
-	s.enfVariant, s.enfWire = variant, wire
+	s.enfReady, s.enfVariant, s.enfWire = true, variant, wire
 	return variant, wire, nil
 }
 

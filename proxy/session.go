@@ -37,8 +37,9 @@ type session struct {
 	// releaseIdentity gives back the identity's connection slot; nil when
 	// none was taken.
 	releaseIdentity func()
-	// enfVariant (-1: nothing to enforce) and enfWire memoize
-	// enforcement(); the pump goroutine alone uses them.
+	// enfReady, enfVariant and enfWire memoize enforcement(); the pump
+	// goroutine alone uses them.
+	enfReady   bool
 	enfVariant int
 	enfWire    []byte
 	// mconn is the connection's metrics state, owned by the session's
