@@ -199,11 +199,12 @@ func (s *sink) Submit(ctx context.Context, r *Record) error {
 // writeUncontended handles req (see handle) in the caller's goroutine when
 // nobody is writing or waiting, instead of handing it to the writer
 // goroutine and back: two wake-ups, most of a record's cost at low
-// concurrency. Contended records, and sync mode's fdatasync, go to the
-// writer, which groups them. handled: req was handled (its err set on
-// failure); shut: the log is closed and nothing was done.
+// concurrency. Contended records, and sync mode's records that need an
+// fdatasync, go to the writer, which groups them; a Submit needs none in
+// any mode. handled: req was handled (its err set on failure); shut: the
+// log is closed and nothing was done.
 func (s *sink) writeUncontended(req *request) (handled, shut bool) {
-	if s.opts.Durability == DurabilitySync || len(s.reqs) != 0 || !s.mu.TryLock() {
+	if (s.opts.Durability == DurabilitySync && !req.after) || len(s.reqs) != 0 || !s.mu.TryLock() {
 		return false, false
 	}
 	shut = s.shut
