@@ -4,7 +4,6 @@ import (
 	"io"
 	"os"
 	"syscall"
-	"unsafe"
 )
 
 // File is an *os.File whose Write is a raw system call. It is for small
@@ -36,20 +35,9 @@ func NewFile(f *os.File) (*File, error) {
 // Write writes all of b, retrying short writes and EINTR, as os.File does.
 func (f *File) Write(b []byte) (int, error) {
 	written := 0
-	var werr error
+	var errno syscall.Errno
 	err := f.rc.Write(func(fd uintptr) bool {
-		for written < len(b) && werr == nil {
-			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[written])), uintptr(len(b)-written))
-			switch {
-			case e == syscall.EINTR:
-			case e != 0:
-				werr = e
-			case r == 0:
-				werr = io.ErrShortWrite // no progress and no error: do not spin
-			default:
-				written += int(r)
-			}
-		}
+		_, errno = writeRaw(fd, b, &written) // a regular file never says EAGAIN
 		return true
 	})
 	switch {
@@ -57,8 +45,10 @@ func (f *File) Write(b []byte) (int, error) {
 		// The callback never asks to wait, so the only failure left is
 		// the file being closed, which os.File reports as ErrClosed.
 		err = os.ErrClosed
-	default:
-		err = werr
+	case errno != 0:
+		err = errno
+	case written < len(b):
+		err = io.ErrShortWrite
 	}
 	if err != nil {
 		return written, &os.PathError{Op: "write", Path: f.Name(), Err: err}

@@ -89,28 +89,42 @@ func (c *Conn) Write(b []byte) (int, error) {
 	written := 0
 	var errno syscall.Errno
 	err := c.rc.Write(func(fd uintptr) bool {
-		for written < len(b) {
-			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[written])), uintptr(len(b)-written))
-			switch e {
-			case 0:
-				written += int(r)
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false // wait until the socket takes more
-			default:
-				errno = e
-				return true
-			}
-		}
-		return true
+		var again bool
+		again, errno = writeRaw(fd, b, &written)
+		return !again // EAGAIN: wait until the socket takes more
 	})
 	if err == nil && errno != 0 {
 		err = errno
+	}
+	if err == nil && written < len(b) {
+		err = io.ErrShortWrite
 	}
 	if err != nil {
 		return written, c.opError("write", err)
 	}
 	return written, nil
+}
+
+// writeRaw writes b[*written:] to fd with raw write calls, retrying short
+// writes and EINTR, until all of it is written, the fd would block (again),
+// a call fails (errno) or one makes no progress (neither: *written is
+// short).
+func writeRaw(fd uintptr, b []byte, written *int) (again bool, errno syscall.Errno) {
+	for *written < len(b) {
+		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[*written])), uintptr(len(b)-*written))
+		switch {
+		case e == syscall.EINTR:
+		case e == syscall.EAGAIN:
+			return true, 0
+		case e != 0:
+			return false, e
+		case r == 0:
+			return false, 0 // no progress and no error: do not spin
+		default:
+			*written += int(r)
+		}
+	}
+	return false, 0
 }
 
 func (c *Conn) opError(op string, err error) error {
