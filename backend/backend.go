@@ -10,10 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pgshield/pgshield/internal/rawio"
-
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgshield/pgshield/internal/rawio"
 )
 
 // Options describes the backend server and how to log into it.

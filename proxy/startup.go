@@ -138,10 +138,11 @@ func (s *session) admin(ctx context.Context, fe *msgReader, params map[string]st
 	s.view = map[string]string{"server_version": "pgshield", "client_encoding": "UTF8", "DateStyle": "ISO, MDY",
 		"standard_conforming_strings": "on", "integer_datetimes": "on"}
 	var err error
+	// The console ends start-up with an error (errRefused at the latest),
+	// so session.close withdraws this key, as for every session.
 	if _, err = s.srv.cancels.register(s); err != nil {
 		return err
 	}
-	defer s.srv.cancels.unregister(s)
 	if _, err := s.client.Write(s.greeting()); err != nil {
 		return err
 	}
