@@ -141,7 +141,11 @@ func (r backendReader) run() {
 // records the outcomes of the statements they finish (recordAfter): the
 // answer reaches the client before any audit work is done for it, and the
 // client reads it while the record is written. The statement's own record
-// was written before the statement was forwarded.
+// was written before the statement was forwarded. Each reader has its own:
+// the session is detached in the callback at ReadyForQuery, before that
+// message is written, so the next reader may start while this one is
+// still recording (a shared one raced; see the race detector in
+// TestReloadUnderLoad).
 type answerWriter struct {
 	s        *session
 	outcomes []*audit.Record
